@@ -1,0 +1,33 @@
+# Two entry points: `make replicate` and `make test`. Both create .venv on first use.
+#
+# torch is installed on its own first so that the build is chosen explicitly:
+#   TORCH_SPEC   what to install (default torch==2.13.0)
+#   TORCH_INDEX  optional pip index for torch (PyTorch's CPU or CUDA wheel index);
+#                see README "GPU set-up".
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+CORES ?= all
+CONFIG ?= config/config.yaml
+BIN := $(VENV)/bin
+
+.PHONY: setup replicate test clean-work
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+replicate: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --workflow-profile profiles/default
+
+test: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+clean-work:
+	rm -rf work .snakemake

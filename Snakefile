@@ -1,0 +1,53 @@
+"""factlens: fact finding, sparse autoencoders and illusion checks as one workflow.
+
+    snakemake --cores all --configfile config/config.yaml
+
+The config is validated against workflow/schemas/config.schema.yaml (defaults filled
+in) before any rule starts; see README.md for the stages and how to rerun parts.
+"""
+
+import json
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml", set_default=True)
+
+SRC = Path(workflow.basedir) / "src" / "factlens"
+WORK = config["workdir"]
+RESULTS = config["resultsdir"]
+ORGANISM = config["model"]["name"] == "organism"
+MODEL = f"{WORK}/model" if ORGANISM else config["model"]["name"]
+
+if not ORGANISM and not config["prompts"]["athletes_csv"]:
+    raise ValueError("prompts.athletes_csv: a real model needs a CSV of athletes "
+                     "(columns athlete,sport), e.g. data/athletes.csv")
+
+
+def code(*modules):
+    """The package modules a rule runs: editing one reruns exactly the rules using it."""
+    common = ("__init__.py", "__main__.py", "cli.py", "io.py", "stages/common.py")
+    return [str(SRC / m) for m in (*common, *modules)]
+
+
+def as_json(section):
+    """A config section as a JSON string for a rule's params (a change reruns the rule)."""
+    return json.dumps(section, sort_keys=True)
+
+
+include: "workflow/rules/data.smk"
+include: "workflow/rules/model.smk"
+include: "workflow/rules/prompts.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.prepare_prompts.output,
+        rules.train_model.output if ORGANISM else [],

@@ -1,0 +1,123 @@
+"""The model organism: a small GPT-NeoX (Pythia architecture) trained on the world's corpus.
+
+A nanoGPT-sized loop: pack the corpus into fixed-length rows, AdamW with warm-up and
+cosine decay, log the loss; everything seeded.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+
+@dataclass(frozen=True)
+class OrganismSettings:
+    """Size and training schedule of the organism (config section `model.organism`; defaults in the config schema)."""
+
+    seed: int
+    d_model: int
+    n_layers: int
+    n_heads: int
+    d_mlp: int
+    rotary_pct: float
+    context_length: int
+    batch_size: int
+    steps: int
+    learning_rate: float
+    warmup_steps: int
+    weight_decay: float
+    eval_every: int
+
+
+def organism_config(settings: OrganismSettings, tokenizer) -> GPTNeoXConfig:
+    """Pythia's architecture (rotary, parallel attention + MLP, untied embeddings), no dropout."""
+    return GPTNeoXConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=settings.d_model,
+        num_hidden_layers=settings.n_layers,
+        num_attention_heads=settings.n_heads,
+        intermediate_size=settings.d_mlp,
+        rotary_pct=settings.rotary_pct,
+        max_position_embeddings=max(settings.context_length, 256),
+        use_parallel_residual=True,
+        attention_dropout=0.0,
+        hidden_dropout=0.0,
+        tie_word_embeddings=False,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+
+
+def pack_documents(tokenizer, documents: list[str], context_length: int) -> torch.Tensor:
+    """Concatenate BOS + document token streams and cut them into rows of `context_length`."""
+    stream: list[int] = []
+    for ids in tokenizer(documents, add_special_tokens=False)["input_ids"]:
+        stream.append(tokenizer.bos_token_id)
+        stream.extend(ids)
+    n_rows = len(stream) // context_length
+    return torch.tensor(stream[: n_rows * context_length]).view(n_rows, context_length)
+
+
+def learning_rate_at(step: int, settings: OrganismSettings) -> float:
+    """Linear warm-up, then cosine decay to 10% of the peak."""
+    if step < settings.warmup_steps:
+        return settings.learning_rate * (step + 1) / settings.warmup_steps
+    progress = (step - settings.warmup_steps) / max(1, settings.steps - settings.warmup_steps)
+    return settings.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def train_organism(settings: OrganismSettings, tokenizer, documents: list[str],
+                   evaluate=None) -> tuple[GPTNeoXForCausalLM, pd.DataFrame]:
+    """Train the organism; returns the model and its loss curve.
+
+    `evaluate(model) -> dict` is called every `eval_every` steps and at the end; its
+    numbers join the loss curve (e.g. the Fact-prompt accuracy).
+    """
+    torch.manual_seed(settings.seed)
+    model = GPTNeoXForCausalLM(organism_config(settings, tokenizer))
+    rows = pack_documents(tokenizer, documents, settings.context_length)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": settings.weight_decay},
+         {"params": no_decay, "weight_decay": 0.0}],
+        lr=settings.learning_rate, betas=(0.9, 0.95))
+    generator = torch.Generator().manual_seed(settings.seed)
+    order = torch.randperm(len(rows), generator=generator)
+    cursor = 0
+    curve = []
+    model.train()
+    for step in tqdm(range(settings.steps), desc="train organism", mininterval=5):
+        if cursor + settings.batch_size > len(order):
+            order, cursor = torch.randperm(len(rows), generator=generator), 0
+        batch = rows[order[cursor: cursor + settings.batch_size]]
+        cursor += settings.batch_size
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate_at(step, settings)
+        loss = model(input_ids=batch, labels=batch).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        record = {"step": step + 1, "loss": loss.item(), "lr": group["lr"],
+                  "tokens": (step + 1) * batch.numel()}
+        if evaluate is not None and ((step + 1) % settings.eval_every == 0
+                                     or step + 1 == settings.steps):
+            model.eval()
+            record.update(evaluate(model))
+            model.train()
+        curve.append(record)
+    model.eval()
+    return model, pd.DataFrame(curve)
+
+
+def smoothed(values: pd.Series, window: int = 20) -> np.ndarray:
+    """Running mean for plotting a noisy loss curve."""
+    return values.rolling(window, min_periods=1).mean().to_numpy()

@@ -1,0 +1,1 @@
+"""Stage runners: parse the command line, read inputs, call the method, save atomically."""

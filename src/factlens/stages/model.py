@@ -1,0 +1,89 @@
+"""Train the model organism (small GPT-NeoX) and report its loss curve and fact accuracy."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pandas as pd
+import seaborn as sns
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from factlens.evaluation import fact_accuracy, heldout_accuracy  # noqa: E402
+from factlens.io import atomic_path, save_figure, write_json, write_table  # noqa: E402
+from factlens.loading import load_tokenizer  # noqa: E402
+from factlens.organism import OrganismSettings, smoothed, train_organism  # noqa: E402
+from factlens.stages.common import parse_settings, settings_argument  # noqa: E402
+from factlens.stages.world import read_corpus  # noqa: E402
+from factlens.world import SPORTS, example_athlete  # noqa: E402
+
+log = logging.getLogger("factlens.model")
+
+
+def add_arguments(parser) -> None:
+    settings_argument(parser)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--separator", type=json.loads, default="\n",
+                        help="JSON string between the two facts of a prompt")
+    parser.add_argument("--tokenizer", required=True, help="tokenizer folder")
+    parser.add_argument("--train-corpus", required=True)
+    parser.add_argument("--athletes", required=True)
+    parser.add_argument("--out", required=True, help="output model folder (HF format)")
+    parser.add_argument("--loss-curve", required=True, help="output CSV")
+    parser.add_argument("--figure", required=True, help="output PNG (a PDF is written too)")
+    parser.add_argument("--accuracy", required=True, help="output JSON")
+
+
+def plot_training(curve: pd.DataFrame):
+    """Loss (raw and smoothed) and Fact-prompt accuracy against training tokens."""
+    sns.set_theme(style="whitegrid", context="paper")
+    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(8, 3))
+    loss_axis.plot(curve["tokens"], curve["loss"], alpha=0.3, label="batch")
+    loss_axis.plot(curve["tokens"], smoothed(curve["loss"]), label="running mean")
+    loss_axis.set(xlabel="training tokens", ylabel="cross-entropy (nats)", title="Loss")
+    loss_axis.legend()
+    evaluated = curve.dropna(subset=["fact_accuracy"])
+    sns.lineplot(data=evaluated, x="tokens", y="fact_accuracy", marker="o", ax=accuracy_axis)
+    accuracy_axis.axhline(1 / len(SPORTS), ls="--", color="grey", label="chance")
+    accuracy_axis.set(xlabel="training tokens", ylabel="3-way accuracy", ylim=(0, 1.02),
+                      title="Sport accuracy, Fact prompt")
+    accuracy_axis.legend()
+    figure.tight_layout()
+    return figure
+
+
+def run(args) -> None:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    settings = parse_settings(args.settings, OrganismSettings)
+    tokenizer = load_tokenizer(args.tokenizer)
+    athletes = pd.read_csv(args.athletes)
+    example = example_athlete(athletes)["name"]
+    main = athletes[athletes.sport.isin(SPORTS)]
+
+    def evaluate(model) -> dict:
+        return {"fact_accuracy": fact_accuracy(model, tokenizer, main, example, args.separator)}
+
+    model, curve = train_organism(settings, tokenizer, read_corpus(args.train_corpus), evaluate)
+    heldout = heldout_accuracy(model, tokenizer, main)
+    final = curve.iloc[-1]
+    summary = {
+        "athletes": len(main),
+        "fact_prompt_accuracy": float(final["fact_accuracy"]),
+        "heldout_template_accuracy": dict(zip(heldout["template"], heldout["accuracy"])),
+        "final_loss": float(curve["loss"].tail(20).mean()),
+        "training_tokens": int(final["tokens"]),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    log.info("Fact-prompt accuracy %.3f; held-out templates %s",
+             summary["fact_prompt_accuracy"], summary["heldout_template_accuracy"])
+    with atomic_path(args.out, directory=True) as folder:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+    write_table(curve, args.loss_curve)
+    save_figure(plot_training(curve), args.figure)
+    write_json(summary, args.accuracy)

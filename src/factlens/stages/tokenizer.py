@@ -1,0 +1,39 @@
+"""Train the organism's BPE tokenizer and report how many tokens the names take."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from factlens.io import write_table
+from factlens.stages.world import read_corpus
+from factlens.tokenizer import name_token_lengths, save_tokenizer, single_token_id, train_bpe_tokenizer
+from factlens.io import atomic_path
+from factlens.world import EXAMPLE_SPORT, SPORTS
+
+log = logging.getLogger("factlens.tokenizer")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--vocab-size", type=int, required=True)
+    parser.add_argument("--train-corpus", required=True)
+    parser.add_argument("--athletes", required=True)
+    parser.add_argument("--out", required=True, help="output tokenizer folder")
+    parser.add_argument("--name-lengths", required=True, help="output CSV: distribution")
+
+
+def run(args) -> None:
+    tokenizer = train_bpe_tokenizer(read_corpus(args.train_corpus), args.vocab_size)
+    for sport in (*SPORTS, EXAMPLE_SPORT):
+        single_token_id(tokenizer, sport)  # every answer must be one token
+    athletes = pd.read_csv(args.athletes)
+    lengths = name_token_lengths(tokenizer, athletes["name"])
+    distribution = (lengths.value_counts().sort_index().rename_axis("name_tokens")
+                    .reset_index(name="athletes"))
+    distribution["fraction"] = distribution["athletes"] / distribution["athletes"].sum()
+    log.info("name lengths in tokens: %s", dict(zip(distribution.name_tokens,
+                                                     distribution.athletes)))
+    with atomic_path(args.out, directory=True) as folder:
+        save_tokenizer(tokenizer, folder)
+    write_table(distribution, args.name_lengths)

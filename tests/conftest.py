@@ -1,0 +1,83 @@
+"""Shared fixtures: schema defaults, a tiny world with its tokenizer, and tiny random
+GPT-NeoX and GPT-2 models saved in Hugging Face format to a temp folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def schema_defaults(*path: str) -> dict:
+    """Defaults of one config section, read from the schema (the single source of truth)."""
+    node = yaml.safe_load(SCHEMA.read_text())
+    for key in path:
+        node = node["properties"][key]
+    return {key: spec["default"] for key, spec in node["properties"].items() if "default" in spec}
+
+
+def world_settings(**overrides):
+    from factlens.world import WorldSettings
+
+    return WorldSettings(**{**schema_defaults("world"), **overrides})
+
+
+def organism_settings(**overrides):
+    from factlens.organism import OrganismSettings
+
+    return OrganismSettings(**{**schema_defaults("model", "organism"), **overrides})
+
+
+TINY_WORLD = dict(n_athletes=90, n_golfers=2, n_first_names=30, n_last_names=50,
+                  mentions_per_athlete=3, heldout_documents=5)
+
+
+@pytest.fixture(scope="session")
+def tiny_world():
+    from factlens.world import build_corpus, draw_athletes
+
+    settings = world_settings(**TINY_WORLD)
+    athletes = draw_athletes(settings)
+    train, heldout = build_corpus(athletes, settings)
+    return settings, athletes, train, heldout
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_world):
+    from factlens.tokenizer import train_bpe_tokenizer
+
+    return train_bpe_tokenizer(tiny_world[2], vocab_size=400)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dirs(tmp_path_factory, tiny_tokenizer):
+    """Randomly initialised GPT-NeoX (rotary, parallel) and GPT-2 (absolute positions)."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXForCausalLM
+
+    torch.manual_seed(0)
+    vocab = len(tiny_tokenizer)
+    ids = dict(bos_token_id=tiny_tokenizer.bos_token_id, eos_token_id=tiny_tokenizer.eos_token_id,
+               pad_token_id=tiny_tokenizer.pad_token_id)
+    models = {
+        "gpt_neox": GPTNeoXForCausalLM(GPTNeoXConfig(
+            vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+            intermediate_size=64, rotary_pct=0.25, max_position_embeddings=128,
+            use_parallel_residual=True, **ids)),
+        "gpt2": GPT2LMHeadModel(GPT2Config(
+            vocab_size=vocab, n_embd=32, n_layer=2, n_head=4, n_positions=128, **ids)),
+    }
+    folders = {}
+    for name, model in models.items():
+        folder = tmp_path_factory.mktemp(name)
+        model.save_pretrained(folder)
+        tiny_tokenizer.save_pretrained(folder)
+        folders[name] = folder
+    return folders

@@ -1,0 +1,49 @@
+# The organism's world: athletes, corpora and the tokenizer.
+
+
+rule prepare_world:
+    input:
+        code("world.py", "stages/world.py"),
+    output:
+        athletes=f"{WORK}/world/athletes.csv",
+        train=f"{WORK}/world/corpus_train.txt",
+        heldout=f"{WORK}/world/corpus_heldout.txt",
+    params:
+        settings=as_json(config["world"]),
+        separator=json.dumps(config["prompts"]["separator"]),
+    log:
+        f"{WORK}/logs/prepare_world.log",
+    benchmark:
+        f"{WORK}/benchmarks/prepare_world.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "python -m factlens prepare-world --settings {params.settings:q}"
+        " --separator {params.separator:q} --athletes {output.athletes:q}"
+        " --train-corpus {output.train:q} --heldout-corpus {output.heldout:q} 2> {log:q}"
+
+
+rule train_tokenizer:
+    input:
+        code("tokenizer.py", "stages/tokenizer.py", "stages/world.py", "world.py"),
+        train=rules.prepare_world.output.train,
+        athletes=rules.prepare_world.output.athletes,
+    output:
+        tokenizer=directory(f"{WORK}/tokenizer"),
+        name_lengths=f"{RESULTS}/data/name_token_lengths.csv",
+    params:
+        vocab_size=config["tokenizer"]["vocab_size"],
+    log:
+        f"{WORK}/logs/train_tokenizer.log",
+    benchmark:
+        f"{WORK}/benchmarks/train_tokenizer.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "python -m factlens train-tokenizer --vocab-size {params.vocab_size}"
+        " --train-corpus {input.train:q} --athletes {input.athletes:q}"
+        " --out {output.tokenizer:q} --name-lengths {output.name_lengths:q} 2> {log:q}"

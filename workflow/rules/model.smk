@@ -1,0 +1,34 @@
+# The model organism: a small GPT-NeoX trained on the world's corpus (skipped for
+# real models, whose name or path is used directly).
+
+
+rule train_model:
+    input:
+        code("organism.py", "evaluation.py", "prompts.py", "tokenizer.py", "loading.py",
+             "world.py", "stages/model.py", "stages/world.py"),
+        tokenizer=rules.train_tokenizer.output.tokenizer,
+        train=rules.prepare_world.output.train,
+        athletes=rules.prepare_world.output.athletes,
+    output:
+        model=directory(f"{WORK}/model"),
+        loss_curve=f"{RESULTS}/model/loss_curve.csv",
+        figure=f"{RESULTS}/model/training.png",
+        figure_pdf=f"{RESULTS}/model/training.pdf",
+        accuracy=f"{RESULTS}/model/accuracy.json",
+    params:
+        settings=as_json(config["model"]["organism"]),
+        separator=json.dumps(config["prompts"]["separator"]),
+    log:
+        f"{WORK}/logs/train_model.log",
+    benchmark:
+        f"{WORK}/benchmarks/train_model.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "python -m factlens train-model --settings {params.settings:q} --threads {threads}"
+        " --separator {params.separator:q} --tokenizer {input.tokenizer:q}"
+        " --train-corpus {input.train:q} --athletes {input.athletes:q} --out {output.model:q}"
+        " --loss-curve {output.loss_curve:q} --figure {output.figure:q}"
+        " --accuracy {output.accuracy:q} 2> {log:q}"
