@@ -25,10 +25,6 @@ RESULTS = config["resultsdir"]
 ORGANISM = config["model"]["name"] == "organism"
 MODEL = f"{WORK}/model" if ORGANISM else config["model"]["name"]
 
-if not ORGANISM and not config["prompts"]["athletes_csv"]:
-    raise ValueError("prompts.athletes_csv: a real model needs a CSV of athletes "
-                     "(columns athlete,sport), e.g. data/athletes.csv")
-
 
 def code(*modules):
     """The package modules a rule runs: editing one reruns exactly the rules using it."""

@@ -6,7 +6,9 @@ go through the same function; `HF_HUB_OFFLINE=1` is honoured by `transformers`.
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 from pathlib import Path
 
 import torch
@@ -71,9 +73,25 @@ def hook_names(bridge) -> list[str]:
     return sorted(bridge.hook_dict)
 
 
+def summarise_hook_names(names: list[str]) -> list[str]:
+    """Per-layer hooks folded into one pattern each: `blocks.{0..3}.hook_resid_post`."""
+    layers: dict[str, list[int]] = {}
+    others = []
+    for name in names:
+        match = re.match(r"blocks\.(\d+)\.(.+)", name)
+        if match:
+            layers.setdefault(match.group(2), []).append(int(match.group(1)))
+        else:
+            others.append(name)
+    folded = [f"blocks.{{{min(ls)}..{max(ls)}}}.{suffix}" for suffix, ls in sorted(layers.items())]
+    return sorted(others) + folded
+
+
 def check_hook_name(bridge, name: str) -> None:
     """A clear error, listing the valid names, when the model has no hook `name`."""
     valid = hook_names(bridge)
     if name not in valid:
-        listing = ", ".join(valid[:40]) + (" ..." if len(valid) > 40 else "")
-        raise ValueError(f"model has no hook {name!r}; valid hooks are: {listing}")
+        close = difflib.get_close_matches(name, valid, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"model has no hook {name!r}.{hint} Valid hooks: "
+                         + ", ".join(summarise_hook_names(valid)))

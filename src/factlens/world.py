@@ -28,6 +28,10 @@ SPORT_TEMPLATES = (
     "Known for {sport}, {name} was born in {country} in {year}.",
     "In {sport}, {name} is one of the best.",
     "Every week {name} trains hard at {sport}.",
+    "{name}: {sport}.",
+    "{name} ({sport})",
+    "Sport of {name}: {sport}.",
+    "{name}, {sport} player.",
 )
 OTHER_TEMPLATES = (
     "{name} plays for the {team}.",

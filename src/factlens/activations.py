@@ -1,0 +1,221 @@
+"""Activation caching: hook-point activations over a token stream, in fixed-size shards.
+
+Layout of one store (one hook point, one split):
+
+    store/
+      manifest.json          model, hook, d, dtype, token count, shards + sha256
+      shard_00000.safetensors  {"activations": [shard_tokens, d]}
+      ...
+
+The token stream (rows of packed documents, BOS and padding positions dropped) is
+deterministic, so shard i always holds the same tokens: an interrupted run resumes
+from the first missing shard, and a shard whose checksum does not match is recomputed,
+never read. Reading is memory-mapped (safetensors) and streams shuffled batches with
+bounded memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from factlens.io import atomic_path, write_json
+
+log = logging.getLogger("factlens.activations")
+
+STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+MANIFEST = "manifest.json"
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def shard_name(index: int) -> str:
+    return f"shard_{index:05d}.safetensors"
+
+
+@dataclass(frozen=True)
+class TokenStream:
+    """Rows of token ids plus a mask of the positions whose activations are kept."""
+
+    input_ids: torch.Tensor  # [rows, context]
+    keep: torch.Tensor  # [rows, context] bool: not BOS, not padding
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.keep.sum())
+
+    def rows_for(self, start: int, stop: int) -> tuple[int, int, int]:
+        """Rows covering kept tokens [start, stop), and the offset of `start` in them."""
+        cumulative = self.keep.sum(-1).cumsum(0)
+        first = int(torch.searchsorted(cumulative, torch.tensor(start), right=True))
+        last = int(torch.searchsorted(cumulative, torch.tensor(stop - 1), right=True))
+        before = int(cumulative[first - 1]) if first > 0 else 0
+        return first, last + 1, start - before
+
+
+def token_stream(tokenizer, documents: list[str], context_length: int,
+                 max_tokens: int | None = None) -> TokenStream:
+    """Pack BOS-prefixed documents into rows; BOS and padding positions are not kept."""
+    from factlens.organism import pack_documents
+
+    rows = pack_documents(tokenizer, documents, context_length)
+    keep = rows != tokenizer.bos_token_id
+    if tokenizer.pad_token_id is not None:
+        keep &= rows != tokenizer.pad_token_id
+    if max_tokens is not None:
+        n_rows = int(torch.searchsorted(keep.sum(-1).cumsum(0), torch.tensor(max_tokens))) + 1
+        rows, keep = rows[:n_rows], keep[:n_rows]
+    return TokenStream(rows, keep)
+
+
+def read_manifest(store: str | Path) -> dict | None:
+    path = Path(store) / MANIFEST
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def valid_shards(store: Path, manifest: dict | None, expected: dict) -> dict[int, dict]:
+    """Shards of an earlier (possibly interrupted) run that match this run and their checksum."""
+    if manifest is None or any(manifest.get(k) != v for k, v in expected.items()):
+        return {}
+    good = {}
+    for entry in manifest.get("shards", []):
+        path = store / entry["file"]
+        if path.exists() and sha256_file(path) == entry["sha256"]:
+            good[entry["index"]] = entry
+        else:
+            log.warning("shard %s is missing or corrupt; it will be recomputed", entry["file"])
+    return good
+
+
+def cache_activations(run_rows: Callable[[torch.Tensor], dict[str, torch.Tensor]],
+                      stream: TokenStream, stores: dict[str, Path], description: dict,
+                      shard_tokens: int, storage_dtype: str, batch_rows: int = 32,
+                      progress: Callable | None = None) -> dict[str, dict]:
+    """Cache each hook's activations over `stream` into its store, shard by shard.
+
+    `run_rows(input_ids) -> {hook: [rows, context, d]}` runs the model once for all
+    hooks. Returns the final manifest of each store.
+    """
+    dtype = STORAGE_DTYPES[storage_dtype]
+    n_tokens = stream.n_tokens
+    n_shards = -(-n_tokens // shard_tokens)
+    expected = {**description, "n_tokens": n_tokens, "shard_tokens": shard_tokens,
+                "dtype": storage_dtype}
+    manifests, done = {}, {}
+    for hook, store in stores.items():
+        store.mkdir(parents=True, exist_ok=True)
+        manifests[hook] = {**expected, "hook": hook, "complete": False,
+                           "shards": []}
+        done[hook] = valid_shards(store, read_manifest(store), {**expected, "hook": hook})
+    indices = range(n_shards)
+    for index in (progress(indices) if progress else indices):
+        hooks_todo = [h for h in stores if index not in done[h]]
+        if hooks_todo:
+            start, stop = index * shard_tokens, min((index + 1) * shard_tokens, n_tokens)
+            shard = _compute_shard(run_rows, stream, start, stop, hooks_todo, batch_rows)
+            for hook in hooks_todo:
+                path = stores[hook] / shard_name(index)
+                with atomic_path(path) as temporary:
+                    save_file({"activations": shard[hook].to(dtype).contiguous()}, str(temporary))
+                done[hook][index] = {"index": index, "file": path.name,
+                                     "tokens": stop - start, "sha256": sha256_file(path)}
+        for hook in stores:
+            manifests[hook]["shards"] = [done[hook][i] for i in sorted(done[hook])]
+            manifests[hook]["d"] = int(_width(stores[hook], done[hook][index]))
+            write_json(manifests[hook], stores[hook] / MANIFEST)  # progress survives a kill
+    for hook in stores:
+        manifests[hook]["complete"] = True
+        write_json(manifests[hook], stores[hook] / MANIFEST)
+    return manifests
+
+
+def _width(store: Path, entry: dict) -> int:
+    with safe_open(str(store / entry["file"]), framework="pt") as handle:
+        return handle.get_slice("activations").get_shape()[1]
+
+
+@torch.no_grad()
+def _compute_shard(run_rows, stream: TokenStream, start: int, stop: int, hooks: list[str],
+                   batch_rows: int) -> dict[str, torch.Tensor]:
+    first, last, offset = stream.rows_for(start, stop)
+    pieces: dict[str, list[torch.Tensor]] = {hook: [] for hook in hooks}
+    for row in range(first, last, batch_rows):
+        ids = stream.input_ids[row: min(row + batch_rows, last)]
+        keep = stream.keep[row: min(row + batch_rows, last)]
+        outputs = run_rows(ids)
+        for hook in hooks:
+            pieces[hook].append(outputs[hook][keep.to(outputs[hook].device)].float().cpu())
+    return {hook: torch.cat(parts)[offset: offset + stop - start] for hook, parts in pieces.items()}
+
+
+class ActivationStore:
+    """Read access to a complete store: memory-mapped shards, shuffled batches."""
+
+    def __init__(self, store: str | Path, verify: bool = True):
+        self.path = Path(store)
+        manifest = read_manifest(self.path)
+        if manifest is None or not manifest.get("complete"):
+            raise ValueError(f"{self.path}: no complete activation store (missing or partial "
+                             f"{MANIFEST}); rerun the caching rule")
+        self.manifest = manifest
+        if verify:
+            for entry in manifest["shards"]:
+                if sha256_file(self.path / entry["file"]) != entry["sha256"]:
+                    raise ValueError(f"{self.path / entry['file']}: checksum mismatch; "
+                                     "the shard is corrupt, rerun the caching rule")
+
+    @property
+    def d(self) -> int:
+        return self.manifest["d"]
+
+    @property
+    def n_tokens(self) -> int:
+        return self.manifest["n_tokens"]
+
+    def shard(self, index: int) -> torch.Tensor:
+        """One shard as float32 (memory-mapped read)."""
+        entry = self.manifest["shards"][index]
+        with safe_open(str(self.path / entry["file"]), framework="pt") as handle:
+            return handle.get_tensor("activations").float()
+
+    def all(self, max_tokens: int | None = None) -> torch.Tensor:
+        """The first `max_tokens` activations (all by default), in stream order."""
+        parts, total = [], 0
+        for index in range(len(self.manifest["shards"])):
+            if max_tokens is not None and total >= max_tokens:
+                break
+            parts.append(self.shard(index))
+            total += len(parts[-1])
+        return torch.cat(parts)[:max_tokens]
+
+    def batches(self, batch_size: int, seed: int, buffer_shards: int = 4,
+                epochs: int | None = None) -> Iterator[torch.Tensor]:
+        """Shuffled batches: shard order shuffled per epoch, then tokens within a buffer
+        of `buffer_shards` shards (memory bounded by the buffer, not the store)."""
+        generator = np.random.default_rng(seed)
+        epoch = 0
+        while epochs is None or epoch < epochs:
+            order = generator.permutation(len(self.manifest["shards"]))
+            leftover = torch.empty(0, self.d)
+            for start in range(0, len(order), buffer_shards):
+                buffer = torch.cat([leftover] + [self.shard(i) for i in order[start:start + buffer_shards]])
+                buffer = buffer[torch.from_numpy(generator.permutation(len(buffer)))]
+                n_full = len(buffer) // batch_size * batch_size
+                yield from buffer[:n_full].split(batch_size)
+                leftover = buffer[n_full:]
+            epoch += 1

@@ -1,0 +1,96 @@
+"""Config validation: the schema fills defaults and names the key of every bad value."""
+
+import copy
+import subprocess
+import sys
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from conftest import REPO, SCHEMA
+
+
+def _load(name):
+    return yaml.safe_load((REPO / "config" / name).read_text())
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "smoke.yaml", "pythia-70m.yaml",
+                                  "pythia-2.8b.yaml"])
+def test_shipped_configs_are_valid(name):
+    config = _load(name)
+    validate(config, str(SCHEMA), set_default=True)
+    assert config["model"]["organism"]["steps"] >= 1  # nested defaults were filled
+
+
+def test_defaults_are_filled_from_an_empty_config():
+    config = {}
+    validate(config, str(SCHEMA), set_default=True)
+    assert config["world"]["n_athletes"] == 1500
+    assert config["prompts"]["separator"] == "\n"
+    assert config["model"]["name"] == "organism"
+
+
+def _set(config, dotted, value):
+    *parents, leaf = dotted.split(".")
+    node = config
+    for key in parents:
+        node = node.setdefault(key, {})
+    if value is _DELETE:
+        node.pop(leaf)
+    else:
+        node[leaf] = value
+    return config
+
+
+_DELETE = object()
+
+MALFORMED = [
+    ("world.n_athletes", "many", "n_athletes"),           # wrong type
+    ("world.n_athletes", 0, "n_athletes"),                # below minimum
+    ("world.colour", "red", "colour"),                    # unknown key
+    ("tokenizer.vocab_size", 12.5, "vocab_size"),         # float for integer
+    ("model.dtype", "float8", "dtype"),                   # not in enum
+    ("model.device", "tpu", "device"),                    # bad pattern
+    ("model.organism.learning_rate", -1, "learning_rate"),
+    ("model.organism.rotary_pct", 1.5, "rotary_pct"),     # above maximum
+    ("prompts.known_threshold", "half", "known_threshold"),
+    ("workdri", "work/x", "workdri"),                     # typo at top level
+    ("model.name", "", "name"),                           # empty model name
+]
+
+
+@pytest.mark.parametrize("dotted, value, key", MALFORMED)
+def test_malformed_config_names_the_key(dotted, value, key):
+    config = _set(copy.deepcopy(_load("config.yaml")), dotted, value)
+    with pytest.raises(WorkflowError) as error:
+        validate(config, str(SCHEMA), set_default=True)
+    assert key in str(error.value)
+
+
+@pytest.mark.parametrize("dotted, key", [("prompts.athletes_csv", "athletes_csv"),
+                                          ("prompts", "prompts")])
+def test_real_model_requires_an_athletes_csv(dotted, key):
+    config = _set(copy.deepcopy(_load("pythia-70m.yaml")), dotted, _DELETE)
+    with pytest.raises(WorkflowError) as error:
+        validate(config, str(SCHEMA), set_default=True)
+    assert key in str(error.value)
+
+
+def _dry_run(config_path, directory):
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile",
+         str(config_path), "-d", str(directory), "-n", "--quiet"],
+        capture_output=True, text=True, timeout=120)
+
+
+def test_bad_config_stops_before_any_rule(tmp_path):
+    config = _set(copy.deepcopy(_load("smoke.yaml")), "world.n_athletes", "many")
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = _dry_run(path, tmp_path)
+    output = result.stderr + result.stdout
+    assert result.returncode != 0
+    assert "n_athletes" in output
+    assert "rule prepare_world" not in output and not (tmp_path / "work").exists()
