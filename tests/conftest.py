@@ -53,7 +53,9 @@ def tiny_world():
 def tiny_tokenizer(tiny_world):
     from factlens.tokenizer import train_bpe_tokenizer
 
-    return train_bpe_tokenizer(tiny_world[2], vocab_size=400)
+    from factlens.world import EXAMPLE_SPORT, SPORTS
+
+    return train_bpe_tokenizer(tiny_world[2], vocab_size=400, whole_words=(*SPORTS, EXAMPLE_SPORT))
 
 
 @pytest.fixture(scope="session")

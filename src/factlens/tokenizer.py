@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -14,8 +15,14 @@ BOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|padding|>"
 
 
-def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
-    """Train a byte-level BPE (GPT-2/Pythia style) and wrap it as a HF fast tokenizer."""
+def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int,
+                        whole_words: Iterable[str] = ()) -> PreTrainedTokenizerFast:
+    """Train a byte-level BPE (GPT-2/Pythia style) and wrap it as a HF fast tokenizer.
+
+    `whole_words` (the answers) are added to the training text often enough that BPE
+    merges each, with its leading space, into one token even in a tiny corpus.
+    """
+    emphasis = [" ".join(f" {word}" for word in whole_words)] * 200 if whole_words else []
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
@@ -26,7 +33,7 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedToke
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train_from_iterator(texts, trainer=trainer)
+    tokenizer.train_from_iterator(itertools.chain(texts, emphasis), trainer=trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
         bos_token=BOS_TOKEN,

@@ -6,10 +6,9 @@ import logging
 
 import pandas as pd
 
-from factlens.io import write_table
+from factlens.io import atomic_path, write_table
 from factlens.stages.world import read_corpus
 from factlens.tokenizer import name_token_lengths, save_tokenizer, single_token_id, train_bpe_tokenizer
-from factlens.io import atomic_path
 from factlens.world import EXAMPLE_SPORT, SPORTS
 
 log = logging.getLogger("factlens.tokenizer")
@@ -24,8 +23,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> None:
-    tokenizer = train_bpe_tokenizer(read_corpus(args.train_corpus), args.vocab_size)
-    for sport in (*SPORTS, EXAMPLE_SPORT):
+    answers = (*SPORTS, EXAMPLE_SPORT)
+    tokenizer = train_bpe_tokenizer(read_corpus(args.train_corpus), args.vocab_size, answers)
+    for sport in answers:
         single_token_id(tokenizer, sport)  # every answer must be one token
     athletes = pd.read_csv(args.athletes)
     lengths = name_token_lengths(tokenizer, athletes["name"])
