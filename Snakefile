@@ -40,6 +40,8 @@ def as_json(section):
 include: "workflow/rules/data.smk"
 include: "workflow/rules/model.smk"
 include: "workflow/rules/prompts.smk"
+include: "workflow/rules/activations.smk"
+include: "workflow/rules/sae.smk"
 
 
 rule all:
@@ -47,3 +49,4 @@ rule all:
     input:
         rules.prepare_prompts.output,
         rules.train_model.output if ORGANISM else [],
+        rules.summarise_saes.output,

@@ -34,6 +34,10 @@ log = logging.getLogger("factlens.activations")
 
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 MANIFEST = "manifest.json"
+# Written after every shard; the manifest itself appears only when the store is
+# complete (a workflow manager may delete a declared output of an interrupted job,
+# and this file must survive that so the next run can resume).
+PROGRESS = "progress.json"
 
 
 def sha256_file(path: str | Path) -> str:
@@ -83,8 +87,8 @@ def token_stream(tokenizer, documents: list[str], context_length: int,
     return TokenStream(rows, keep)
 
 
-def read_manifest(store: str | Path) -> dict | None:
-    path = Path(store) / MANIFEST
+def read_manifest(store: str | Path, name: str = MANIFEST) -> dict | None:
+    path = Path(store) / name
     return json.loads(path.read_text()) if path.exists() else None
 
 
@@ -121,7 +125,8 @@ def cache_activations(run_rows: Callable[[torch.Tensor], dict[str, torch.Tensor]
         store.mkdir(parents=True, exist_ok=True)
         manifests[hook] = {**expected, "hook": hook, "complete": False,
                            "shards": []}
-        done[hook] = valid_shards(store, read_manifest(store), {**expected, "hook": hook})
+        earlier = read_manifest(store, PROGRESS) or read_manifest(store)
+        done[hook] = valid_shards(store, earlier, {**expected, "hook": hook})
     indices = range(n_shards)
     for index in (progress(indices) if progress else indices):
         hooks_todo = [h for h in stores if index not in done[h]]
@@ -137,10 +142,15 @@ def cache_activations(run_rows: Callable[[torch.Tensor], dict[str, torch.Tensor]
         for hook in stores:
             manifests[hook]["shards"] = [done[hook][i] for i in sorted(done[hook])]
             manifests[hook]["d"] = int(_width(stores[hook], done[hook][index]))
-            write_json(manifests[hook], stores[hook] / MANIFEST)  # progress survives a kill
-    for hook in stores:
+            write_json(manifests[hook], stores[hook] / PROGRESS)
+    for hook, store in stores.items():
         manifests[hook]["complete"] = True
-        write_json(manifests[hook], stores[hook] / MANIFEST)
+        write_json(manifests[hook], store / MANIFEST)
+        (store / PROGRESS).unlink()
+        listed = {entry["file"] for entry in manifests[hook]["shards"]}
+        for stale in store.glob("shard_*.safetensors"):
+            if stale.name not in listed:
+                stale.unlink()
     return manifests
 
 

@@ -1,7 +1,8 @@
 """Command-line dispatcher: one sub-command per pipeline stage.
 
 Each stage lives in `factlens.stages.<module>` with `add_arguments(parser)` and
-`run(args)`; it is imported only when called, so a stage's start-up stays light.
+`run(args)`. Only the requested stage is imported, so a rule's start-up pays for
+the libraries it uses and no others.
 """
 
 from __future__ import annotations
@@ -16,24 +17,34 @@ STAGES = {
     "train-tokenizer": "tokenizer",
     "train-model": "model",
     "prepare-prompts": "prompts",
+    "cache-activations": "activations",
+    "train-sae": "sae",
+    "evaluate-sae": "sae_evaluation",
+    "summarise-saes": "sae_summary",
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(stage: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `stage`, only that stage's arguments are loaded."""
     parser = argparse.ArgumentParser(prog="python -m factlens", description=__doc__)
     commands = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
-    for command, module in STAGES.items():
-        stage = importlib.import_module(f"factlens.stages.{module}")
-        sub = commands.add_parser(command, help=stage.__doc__.splitlines()[0])
-        stage.add_arguments(sub)
-        sub.set_defaults(run=stage.run)
+    for command, module_name in STAGES.items():
+        if stage is not None and command != stage:
+            commands.add_parser(command)
+            continue
+        module = importlib.import_module(f"factlens.stages.{module_name}")
+        sub = commands.add_parser(command, help=module.__doc__.splitlines()[0])
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
                         stream=sys.stderr)
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    stage = argv[0] if argv and argv[0] in STAGES else None
+    args = build_parser(stage).parse_args(argv)
     try:
         args.run(args)
     except (ValueError, FileNotFoundError, KeyError) as error:

@@ -1,0 +1,111 @@
+"""What every sparse autoencoder shares: the decoder, input normalisation, export.
+
+Notation as in PAPERS.md §2: input x in R^n, M latents, W_enc (n x M), W_dec (M x n)
+with unit-norm rows, b_dec in R^n. SAEs train on inputs scaled by `input_scale` so
+that E||x||^2 = 1; `folded_state_dict` folds that scale into the weights, so the
+exported SAE works on raw activations.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import torch
+from torch import nn
+
+
+class SparseAutoencoder(nn.Module, abc.ABC):
+    """Base class: subclasses define `encode` and `loss`; decoding is shared."""
+
+    architecture = "base"
+    # Parameters that multiply the (scaled) input; folding multiplies them by the scale.
+    input_weights = ("W_enc",)
+
+    def __init__(self, d_in: int, d_sae: int, seed: int = 0):
+        super().__init__()
+        generator = torch.Generator().manual_seed(seed)
+        # Decoder rows: random unit directions; encoder starts as the decoder's transpose.
+        W_dec = torch.randn(d_sae, d_in, generator=generator)
+        W_dec /= W_dec.norm(dim=-1, keepdim=True)
+        self.W_dec = nn.Parameter(W_dec)
+        self.W_enc = nn.Parameter(W_dec.T.clone())
+        self.b_enc = nn.Parameter(torch.zeros(d_sae))
+        self.b_dec = nn.Parameter(torch.zeros(d_in))
+        self.register_buffer("input_scale", torch.tensor(1.0))
+
+    @property
+    def d_in(self) -> int:
+        return self.W_dec.shape[1]
+
+    @property
+    def d_sae(self) -> int:
+        return self.W_dec.shape[0]
+
+    def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
+        """(x - b_dec) W_enc + b_enc, on scaled inputs."""
+        return (x - self.b_dec) @ self.W_enc + self.b_enc
+
+    @abc.abstractmethod
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Latent activations f of scaled inputs."""
+
+    def decode(self, f: torch.Tensor) -> torch.Tensor:
+        return f @ self.W_dec + self.b_dec
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruct raw activations (scaling in and out is internal)."""
+        scaled = x * self.input_scale
+        return self.decode(self.encode(scaled)) / self.input_scale
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Latent activations of raw inputs."""
+        return self.encode(x * self.input_scale)
+
+    @abc.abstractmethod
+    def loss(self, x: torch.Tensor, sparsity_coefficient: float) -> tuple[torch.Tensor, dict]:
+        """Training loss on scaled inputs, and its parts for logging."""
+
+    @staticmethod
+    def reconstruction_error(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+        """Mean over the batch of ||x - x_hat||^2 (inputs have E||x||^2 = 1)."""
+        return (x - x_hat).pow(2).sum(-1).mean()
+
+    @torch.no_grad()
+    def normalise_decoder(self) -> None:
+        """Project W_dec's rows back onto the unit sphere."""
+        self.W_dec /= self.W_dec.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+
+    @torch.no_grad()
+    def remove_parallel_decoder_gradient(self) -> None:
+        """Drop the gradient component along each decoder row (it would only change the norm)."""
+        if self.W_dec.grad is None:
+            return
+        parallel = (self.W_dec.grad * self.W_dec).sum(-1, keepdim=True)
+        self.W_dec.grad -= parallel * self.W_dec
+
+    def after_step(self) -> None:
+        """Constraints applied after every optimiser step."""
+        self.normalise_decoder()
+
+    def latent_axis(self, name: str) -> int | None:
+        """Which axis of parameter `name` indexes latents (None: not per latent)."""
+        return {"W_enc": 1, "W_dec": 0, "b_dec": None}.get(name, 0)
+
+    def extra_config(self) -> dict:
+        """Architecture-specific entries for cfg.json."""
+        return {}
+
+    @torch.no_grad()
+    def folded_state_dict(self) -> dict[str, torch.Tensor]:
+        """Weights acting on raw activations: the input scale s folded in.
+
+        encode(s x) with (s x - b_dec) W + b = (x - b_dec / s)(s W) + b, and
+        x_hat = decode(f) / s = f (W_dec / s) + b_dec / s.
+        """
+        s = self.input_scale
+        state = {name: p.detach().clone() for name, p in self.named_parameters()}
+        for name in self.input_weights:
+            state[name] = state[name] * s
+        state["W_dec"] = state["W_dec"] / s
+        state["b_dec"] = state["b_dec"] / s
+        return state

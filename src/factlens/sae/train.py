@@ -1,0 +1,118 @@
+"""Training SAEs on cached activations with the Gated SAE paper's recipe (PAPERS.md §2).
+
+Adam with beta1 = 0, beta2 = 0.999; linear LR warm-up, constant, then a linear decay
+over the last 20% of steps; inputs scaled to E||x||^2 = 1 (so the reconstruction loss
+is already divided by E||x||^2); unit-norm decoder rows by gradient projection and
+renormalisation; optional dead-latent resampling with an LR warm-up after each resample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from factlens.sae.base import SparseAutoencoder
+
+
+@dataclass(frozen=True)
+class SAETrainingSettings:
+    """Config section `sae.training` (defaults in the config schema)."""
+
+    seed: int
+    batch_size: int
+    steps: int
+    warmup_steps: int
+    adam_beta1: float
+    adam_beta2: float
+    resample_every: int
+    resample_warmup_steps: int
+    log_every: int
+
+
+def input_scale(sample: torch.Tensor) -> float:
+    """The factor s with E||s x||^2 = 1 on a sample of activations."""
+    return float(sample.pow(2).sum(-1).mean().rsqrt())
+
+
+def learning_rate_multiplier(step: int, settings: SAETrainingSettings, last_resample: int | None) -> float:
+    """Warm-up (from the start and after each resample), constant, decay over the last 20%."""
+    warm = min(1.0, (step + 1) / max(1, settings.warmup_steps))
+    if last_resample is not None:
+        warm = min(warm, (step - last_resample + 1) / max(1, settings.resample_warmup_steps))
+    decay_start = int(0.8 * settings.steps)
+    decay = 1.0 if step < decay_start else (settings.steps - step) / (settings.steps - decay_start)
+    return warm * decay
+
+
+@torch.no_grad()
+def resample_dead_latents(sae: SparseAutoencoder, optimizer: torch.optim.Optimizer,
+                          dead: torch.Tensor, x: torch.Tensor, generator: torch.Generator) -> int:
+    """Re-initialise dead latents towards inputs the SAE reconstructs worst.
+
+    Inputs are drawn with probability proportional to their squared error; the decoder
+    row becomes the input's direction, the encoder column the same direction scaled to
+    0.2 x the mean alive encoder norm, biases zero; Adam's moments for them are reset.
+    """
+    indices = dead.nonzero().flatten()
+    if len(indices) == 0:
+        return 0
+    error = (x - sae.decode(sae.encode(x))).pow(2).sum(-1)
+    picks = torch.multinomial(error + 1e-12, len(indices), replacement=True, generator=generator)
+    directions = x[picks] - sae.b_dec
+    directions /= directions.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+    alive_norm = sae.W_enc[:, ~dead].norm(dim=0).mean() if (~dead).any() else torch.tensor(1.0)
+    sae.W_dec[indices] = directions
+    sae.W_enc[:, indices] = directions.T * 0.2 * alive_norm
+    for name, parameter in sae.named_parameters():
+        axis = sae.latent_axis(name)
+        if axis is None:
+            continue
+        if name not in ("W_enc", "W_dec", "threshold"):
+            parameter.index_fill_(axis, indices, 0.0)
+        for moment in optimizer.state.get(parameter, {}).values():
+            if torch.is_tensor(moment) and moment.shape == parameter.shape:
+                moment.index_fill_(axis, indices, 0.0)
+    return len(indices)
+
+
+def train_sae(sae: SparseAutoencoder, batches: Iterator[torch.Tensor], sparsity_coefficient: float,
+              learning_rate: float, settings: SAETrainingSettings,
+              normalisation_sample: torch.Tensor) -> pd.DataFrame:
+    """Train `sae` in place on `batches` of raw activations; returns the training log."""
+    torch.manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
+    sae.input_scale.fill_(input_scale(normalisation_sample))
+    optimizer = torch.optim.Adam(sae.parameters(), lr=learning_rate,
+                                 betas=(settings.adam_beta1, settings.adam_beta2))
+    fired = torch.zeros(sae.d_sae, dtype=torch.bool)
+    last_resample, log = None, []
+    for step in tqdm(range(settings.steps), desc=f"train {sae.architecture} SAE", mininterval=5):
+        x = next(batches) * sae.input_scale
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate * learning_rate_multiplier(step, settings, last_resample)
+        loss, parts = sae.loss(x, sparsity_coefficient)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        sae.remove_parallel_decoder_gradient()
+        optimizer.step()
+        sae.after_step()
+        with torch.no_grad():
+            active = sae.encode(x) > 0
+            fired |= active.any(0)
+        resampled = 0
+        if settings.resample_every and (step + 1) % settings.resample_every == 0 \
+                and step + 1 < int(0.8 * settings.steps):
+            resampled = resample_dead_latents(sae, optimizer, ~fired, x, generator)
+            fired.zero_()
+            if resampled:
+                last_resample = step + 1
+        if (step + 1) % settings.log_every == 0 or step + 1 == settings.steps or resampled:
+            log.append({"step": step + 1, "loss": loss.item(), "l0": active.sum(-1).float().mean().item(),
+                        "lr": group["lr"], "resampled": resampled,
+                        **{k: v.item() for k, v in parts.items()}})
+    sae.eval()
+    return pd.DataFrame(log)

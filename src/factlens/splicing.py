@@ -1,0 +1,66 @@
+"""Running the model with an activation replaced: SAE reconstructions, zero ablation.
+
+Used for the SAE's loss recovered (PAPERS.md §2) and, later, for patching. Positions
+that the activation cache leaves out (BOS and padding) are left untouched, so the
+SAE is only ever asked to reconstruct the kind of activation it was trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from factlens.loading import check_hook_name
+
+Replacement = Callable[[torch.Tensor], torch.Tensor]
+
+
+def next_token_loss(logits: torch.Tensor, input_ids: torch.Tensor,
+                    target_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed cross-entropy of predicting each kept next token, and the count."""
+    log_probs = logits[:, :-1].float().log_softmax(-1)
+    targets = input_ids[:, 1:]
+    nll = -log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    mask = target_mask[:, 1:].to(nll.dtype)
+    return (nll * mask).sum(), mask.sum()
+
+
+@torch.no_grad()
+def spliced_cross_entropy(model, input_ids: torch.Tensor, keep: torch.Tensor, hook: str,
+                          replacements: dict[str, Replacement | None],
+                          batch_rows: int = 32) -> dict[str, float]:
+    """Mean next-token CE with the activation at `hook` replaced, per named replacement.
+
+    `replacements` maps a name to a function of the activations at the kept positions
+    (shape [tokens, d]) returning their replacement; None runs the model clean.
+    All variants see the same batches, so their differences are paired.
+    """
+    check_hook_name(model, hook)
+    device = next(model.parameters()).device
+    totals = {name: 0.0 for name in replacements}
+    count = 0.0
+    for start in range(0, len(input_ids), batch_rows):
+        ids = input_ids[start:start + batch_rows].to(device)
+        mask = keep[start:start + batch_rows].to(device)
+        for name, replace in replacements.items():
+            if replace is None:
+                logits = model(ids)
+            else:
+                logits = model.run_with_hooks(ids, fwd_hooks=[(hook, _splice(replace, mask))])
+            loss, n = next_token_loss(logits, ids, mask)
+            totals[name] += loss.item()
+        count += n.item()
+    return {name: total / count for name, total in totals.items()}
+
+
+def _splice(replace: Replacement, mask: torch.Tensor):
+    def hook_fn(activation: torch.Tensor, hook=None) -> torch.Tensor:
+        patched = activation.clone()
+        patched[mask] = replace(activation[mask].float()).to(activation.dtype)
+        return patched
+    return hook_fn
+
+
+def zero_ablation(activation: torch.Tensor) -> torch.Tensor:
+    return torch.zeros_like(activation)

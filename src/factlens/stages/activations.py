@@ -1,0 +1,84 @@
+"""Cache hook-point activations over a corpus split into checksummed shards."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from factlens.activations import cache_activations, token_stream
+from factlens.loading import check_hook_name, load_model
+from factlens.stages.world import read_corpus
+
+log = logging.getLogger("factlens.activations")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--hooks", type=json.loads, required=True, help="JSON list of hook names")
+    parser.add_argument("--corpus", required=True, help="documents, separated by blank lines")
+    parser.add_argument("--context-length", type=int, required=True)
+    parser.add_argument("--max-tokens", type=int, required=True)
+    parser.add_argument("--shard-tokens", type=int, required=True)
+    parser.add_argument("--storage-dtype", default="float32")
+    parser.add_argument("--batch-rows", type=int, default=32)
+    parser.add_argument("--stores", type=json.loads, required=True,
+                        help="JSON list of store folders, one per hook")
+
+
+def layers_needed(hooks: list[str]) -> int | None:
+    """Run the model only up to the last block a hook lives in."""
+    layers = [int(h.split(".")[1]) for h in hooks if h.startswith("blocks.")]
+    if len(layers) < len(hooks):
+        return None
+    return max(layers) + 1
+
+
+def model_runner(model, hooks: list[str]):
+    """`input_ids -> {hook: activations}`, one forward that stops after the last needed block."""
+    device = next(model.parameters()).device
+    stop = layers_needed(hooks)
+
+    def run_rows(input_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+        captured: dict[str, torch.Tensor] = {}
+
+        def capture(name):
+            # keyed by the requested name: the bridge reports canonical names for aliases
+            def store(activation, hook=None):
+                captured[name] = activation.detach()
+            return store
+
+        with torch.no_grad():
+            model.run_with_hooks(input_ids.to(device), fwd_hooks=[(h, capture(h)) for h in hooks],
+                                 stop_at_layer=stop, return_type=None)
+        return captured
+
+    return run_rows
+
+
+def run(args) -> None:
+    torch.set_num_threads(args.threads)
+    if len(args.hooks) != len(args.stores):
+        raise ValueError("--hooks and --stores must have the same length")
+    model, tokenizer = load_model(args.model, args.device, args.dtype)
+    for hook in args.hooks:
+        check_hook_name(model, hook)
+    stream = token_stream(tokenizer, read_corpus(args.corpus), args.context_length,
+                          args.max_tokens)
+    log.info("caching %s over %d tokens (%d rows)", args.hooks, stream.n_tokens,
+             len(stream.input_ids))
+    description = {"model": args.model, "corpus": Path(args.corpus).name,
+                   "context_length": args.context_length, "max_tokens": args.max_tokens}
+    stores = {hook: Path(store) for hook, store in zip(args.hooks, args.stores)}
+    manifests = cache_activations(model_runner(model, args.hooks), stream, stores, description,
+                                  args.shard_tokens, args.storage_dtype, args.batch_rows,
+                                  progress=lambda it: tqdm(it, desc="shards", mininterval=5))
+    for hook, manifest in manifests.items():
+        log.info("%s: %d tokens x %d in %d shards", hook, manifest["n_tokens"], manifest["d"],
+                 len(manifest["shards"]))

@@ -1,0 +1,69 @@
+"""Train one SAE on a cached activation store and save it in SAELens's layout."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import torch
+
+from factlens.activations import ActivationStore
+from factlens.io import write_table
+from factlens.sae import ARCHITECTURES
+from factlens.sae.saving import save_sae
+from factlens.sae.train import SAETrainingSettings, train_sae
+from factlens.stages.common import parse_settings, settings_argument
+
+log = logging.getLogger("factlens.sae")
+
+NORMALISATION_TOKENS = 16384
+
+
+def add_arguments(parser) -> None:
+    settings_argument(parser)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--store", required=True, help="training activation store")
+    parser.add_argument("--architecture", choices=sorted(ARCHITECTURES), required=True)
+    parser.add_argument("--coefficient", type=float, required=True,
+                        help="sparsity coefficient lambda (TopK: k)")
+    parser.add_argument("--width", type=float, required=True,
+                        help="latents as a multiple of the input width")
+    parser.add_argument("--learning-rate", type=float, required=True)
+    parser.add_argument("--options", type=json.loads, default={},
+                        help="JSON of architecture options (JumpReLU bandwidth, threshold_init)")
+    parser.add_argument("--buffer-shards", type=int, default=4)
+    parser.add_argument("--model-name", required=True, help="recorded in cfg.json")
+    parser.add_argument("--hook", required=True)
+    parser.add_argument("--out", required=True, help="output SAE folder")
+    parser.add_argument("--log", required=True, help="output CSV of the training log")
+
+
+def build_sae(architecture: str, d_in: int, width: float, coefficient: float, seed: int,
+              options: dict):
+    """An untrained SAE of `architecture` with round(width * d_in) latents."""
+    d_sae = int(round(width * d_in))
+    cls = ARCHITECTURES[architecture]
+    if architecture == "topk":
+        return cls(d_in, d_sae, seed=seed, k=int(coefficient))
+    return cls(d_in, d_sae, seed=seed, **options)
+
+
+def run(args) -> None:
+    torch.set_num_threads(args.threads)
+    settings = parse_settings(args.settings, SAETrainingSettings)
+    store = ActivationStore(args.store)
+    sae = build_sae(args.architecture, store.d, args.width, args.coefficient, settings.seed,
+                    args.options)
+    penalty = 0.0 if args.architecture == "topk" else args.coefficient
+    batches = store.batches(settings.batch_size, settings.seed, args.buffer_shards)
+    log.info("training %s SAE: %d -> %d latents, coefficient %g, %d steps of %d",
+             args.architecture, sae.d_in, sae.d_sae, args.coefficient, settings.steps,
+             settings.batch_size)
+    history = train_sae(sae, batches, penalty, args.learning_rate, settings,
+                        store.all(NORMALISATION_TOKENS))
+    final = history.iloc[-1]
+    log.info("final loss %.4f, L0 %.2f", final["loss"], final["l0"])
+    save_sae(sae, args.out, args.model_name, args.hook, extra={
+        "sparsity_coefficient": args.coefficient, "learning_rate": args.learning_rate,
+        "training": json.loads(args.settings), "training_tokens": settings.steps * settings.batch_size})
+    write_table(history, args.log)

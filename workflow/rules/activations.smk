@@ -1,0 +1,52 @@
+# Activation caching: every SAE site's hook, over the training corpus and the
+# held-out corpus, in one forward pass per split.
+
+SITES = {site["hook"]: site for site in config["sae"]["sites"]}
+CORPUS = {
+    "train": config["activations"]["train_corpus"] or f"{WORK}/world/corpus_train.txt",
+    "heldout": config["activations"]["heldout_corpus"] or f"{WORK}/world/corpus_heldout.txt",
+}
+SPLIT_TOKENS = {"train": config["activations"]["train_tokens"],
+                "heldout": config["activations"]["heldout_tokens"]}
+
+
+def store(split, hook):
+    return f"{WORK}/activations/{split}/{hook}"
+
+
+rule cache_activations:
+    input:
+        code("activations.py", "organism.py", "loading.py", "stages/activations.py",
+             "stages/world.py"),
+        model=MODEL if ORGANISM else [],
+        corpus=lambda w: CORPUS[w.split],
+    output:
+        [f"{store('{split}', hook)}/manifest.json" for hook in SITES],
+    wildcard_constraints:
+        split="train|heldout",
+    params:
+        model=MODEL,
+        hooks=json.dumps(list(SITES)),
+        stores=lambda w: json.dumps([store(w.split, hook) for hook in SITES]),
+        max_tokens=lambda w: SPLIT_TOKENS[w.split],
+        context_length=config["activations"]["context_length"],
+        shard_tokens=config["activations"]["shard_tokens"],
+        storage_dtype=config["activations"]["storage_dtype"],
+        batch_rows=config["activations"]["batch_rows"],
+        device=config["model"]["device"],
+        dtype=config["model"]["dtype"],
+    log:
+        f"{WORK}/logs/cache_activations_{{split}}.log",
+    benchmark:
+        f"{WORK}/benchmarks/cache_activations_{{split}}.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "python -m factlens cache-activations --model {params.model:q} --threads {threads}"
+        " --device {params.device} --dtype {params.dtype} --hooks {params.hooks:q}"
+        " --stores {params.stores:q} --corpus {input.corpus:q}"
+        " --context-length {params.context_length} --max-tokens {params.max_tokens}"
+        " --shard-tokens {params.shard_tokens} --storage-dtype {params.storage_dtype}"
+        " --batch-rows {params.batch_rows} 2> {log:q}"

@@ -1,0 +1,127 @@
+# SAE sweeps: one job per (hook, architecture, sparsity coefficient or k), so changing
+# one coefficient retrains only that SAE; then evaluation and the sweep summary.
+
+ARCHS = config["sae"]["architectures"]
+
+
+def sae_dir(hook, arch, coefficient):
+    return f"{WORK}/saes/{hook}/{arch}/{coefficient}"
+
+
+def sae_results(hook, arch, coefficient):
+    return f"{RESULTS}/saes/{hook}/{arch}/{coefficient}"
+
+
+def sweep_points():
+    """(hook, architecture, coefficient) of every SAE the config asks for."""
+    return [(hook, arch, coefficient)
+            for hook, site in SITES.items()
+            for arch, coefficients in site["sweep"].items()
+            for coefficient in coefficients]
+
+
+def width(w):
+    """Latents per input dimension; the baseline gets `width_ratio` more (paper: 1.5x)."""
+    return SITES[w.hook]["width"] * ARCHS[w.arch].get("width_ratio", 1.0)
+
+
+def options(w):
+    keys = ("bandwidth", "threshold_init")
+    return json.dumps({k: v for k, v in ARCHS[w.arch].items() if k in keys}, sort_keys=True)
+
+
+wildcard_constraints:
+    hook=r"[^/]+",
+    arch="|".join(ARCHS),
+    coefficient=r"[0-9.e+-]+",
+
+
+rule train_sae:
+    input:
+        code("sae/__init__.py", "sae/base.py", "sae/relu.py", "sae/gated.py",
+             "sae/jumprelu.py", "sae/topk.py", "sae/train.py", "sae/saving.py",
+             "activations.py", "stages/sae.py"),
+        store=f"{store('train', '{hook}')}/manifest.json",
+    output:
+        weights=f"{sae_dir('{hook}', '{arch}', '{coefficient}')}/sae_weights.safetensors",
+        config=f"{sae_dir('{hook}', '{arch}', '{coefficient}')}/cfg.json",
+        log=f"{sae_results('{hook}', '{arch}', '{coefficient}')}/training_log.csv",
+    params:
+        settings=as_json(config["sae"]["training"]),
+        learning_rate=lambda w: ARCHS[w.arch]["learning_rate"],
+        width=width,
+        options=options,
+        buffer_shards=config["sae"]["buffer_shards"],
+        model_name=config["model"]["name"],
+    log:
+        f"{WORK}/logs/train_sae/{{hook}}/{{arch}}/{{coefficient}}.log",
+    benchmark:
+        f"{WORK}/benchmarks/train_sae/{{hook}}/{{arch}}/{{coefficient}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=60,
+    shell:
+        "python -m factlens train-sae --settings {params.settings:q} --threads {threads}"
+        " --store $(dirname {input.store:q}) --architecture {wildcards.arch}"
+        " --coefficient {wildcards.coefficient} --width {params.width}"
+        " --learning-rate {params.learning_rate} --options {params.options:q}"
+        " --buffer-shards {params.buffer_shards} --model-name {params.model_name:q}"
+        " --hook {wildcards.hook:q} --out $(dirname {output.weights:q})"
+        " --log {output.log:q} 2> {log:q}"
+
+
+rule evaluate_sae:
+    input:
+        code("sae/__init__.py", "sae/base.py", "sae/relu.py", "sae/gated.py",
+             "sae/jumprelu.py", "sae/topk.py", "sae/metrics.py", "sae/saving.py",
+             "activations.py", "splicing.py", "loading.py", "stages/sae_evaluation.py"),
+        weights=rules.train_sae.output.weights,
+        store=f"{store('heldout', '{hook}')}/manifest.json",
+        corpus=CORPUS["heldout"],
+        model=MODEL if ORGANISM else [],
+    output:
+        metrics=f"{sae_results('{hook}', '{arch}', '{coefficient}')}/metrics.json",
+    params:
+        model=MODEL,
+        device=config["model"]["device"],
+        dtype=config["model"]["dtype"],
+    log:
+        f"{WORK}/logs/evaluate_sae/{{hook}}/{{arch}}/{{coefficient}}.log",
+    benchmark:
+        f"{WORK}/benchmarks/evaluate_sae/{{hook}}/{{arch}}/{{coefficient}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    shell:
+        "python -m factlens evaluate-sae --model {params.model:q} --threads {threads}"
+        " --device {params.device} --dtype {params.dtype}"
+        " --sae $(dirname {input.weights:q}) --store $(dirname {input.store:q})"
+        " --corpus {input.corpus:q} --out {output.metrics:q} 2> {log:q}"
+
+
+rule summarise_saes:
+    input:
+        code("sae/metrics.py", "stages/sae_summary.py"),
+        metrics=[f"{sae_results(*point)}/metrics.json" for point in sweep_points()],
+    output:
+        table=f"{RESULTS}/saes/sweep.csv",
+        markdown=f"{RESULTS}/saes/sweep.md",
+        comparison=f"{RESULTS}/saes/l0_at_equal_loss_recovered.csv",
+        pareto=f"{RESULTS}/saes/pareto.png",
+        pareto_pdf=f"{RESULTS}/saes/pareto.pdf",
+        shrinkage=f"{RESULTS}/saes/shrinkage.png",
+        shrinkage_pdf=f"{RESULTS}/saes/shrinkage.pdf",
+    log:
+        f"{WORK}/logs/summarise_saes.log",
+    benchmark:
+        f"{WORK}/benchmarks/summarise_saes.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "python -m factlens summarise-saes --metrics {input.metrics:q}"
+        " --table {output.table:q} --comparison {output.comparison:q}"
+        " --pareto-figure {output.pareto:q} --shrinkage-figure {output.shrinkage:q} 2> {log:q}"
