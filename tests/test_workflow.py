@@ -8,19 +8,41 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from safetensors.torch import load_file
 
 from conftest import REPO
 
 
-def snakemake(directory: Path, *arguments: str) -> subprocess.CompletedProcess:
+SMOKE = REPO / "config" / "smoke.yaml"
+
+
+def snakemake(directory: Path, *arguments: str, config: Path = SMOKE) -> subprocess.CompletedProcess:
     """Run the repository's workflow with the smoke config in `directory`."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "HF_HUB_OFFLINE": "1"}
     return subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile",
-         str(REPO / "config" / "smoke.yaml"), "-d", str(directory), "--cores", "2", *arguments],
+         str(config), "-d", str(directory), "--cores", "2", *arguments],
         capture_output=True, text=True, env=env, timeout=900)
+
+
+def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """Rule -> job count from a dry run's "Job stats" table."""
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = result.stdout + result.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text[text.index("Job stats:"):].splitlines()[3:]
+    counts = {}
+    for line in table:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit() or parts[0] == "total":
+            if parts and parts[0] == "total":
+                break
+            continue
+        counts[parts[0]] = int(parts[1])
+    return counts
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +82,33 @@ def test_prompt_tensors_match_the_score_table(smoke_run):
     assert by_length["athletes"].sum() == 60
 
 
+def test_sae_sweep_outputs(smoke_run):
+    results = smoke_run / "results" / "smoke" / "saes"
+    sweep = pd.read_csv(results / "sweep.csv")
+    config = yaml.safe_load(SMOKE.read_text())
+    expected = sum(len(v) for site in config["sae"]["sites"] for v in site["sweep"].values())
+    assert len(sweep) == expected
+    assert ((sweep["loss_recovered"] > -1) & (sweep["loss_recovered"] <= 1.01)).all()
+    assert (sweep["l0"] > 0).all() and (sweep["fvu"] >= 0).all()
+    resid = sweep[sweep.hook_name == "blocks.1.hook_resid_post"]
+    baseline = resid[resid.architecture == "standard"].d_sae.iloc[0]
+    gated = resid[resid.architecture == "gated"].d_sae.iloc[0]
+    assert baseline == 1.5 * gated  # the paper's 50% more latents for the baseline
+    for name in ("pareto.png", "pareto.pdf", "shrinkage.png", "sweep.md",
+                 "l0_at_equal_loss_recovered.csv"):
+        assert (results / name).exists()
+    sae = smoke_run / "work" / "smoke" / "saes" / "blocks.1.hook_resid_post" / "gated" / "0.2"
+    assert json.loads((sae / "cfg.json").read_text())["architecture"] == "gated"
+
+
 def test_nothing_to_do_after_a_complete_run(smoke_run):
-    result = snakemake(smoke_run, "--dry-run")
-    assert result.returncode == 0
-    assert "Nothing to be done" in result.stdout + result.stderr
+    assert planned_jobs(snakemake(smoke_run, "--dry-run")) == {}
+
+
+def test_changing_one_sparsity_coefficient_reruns_only_that_sae(smoke_run, tmp_path):
+    config = yaml.safe_load(SMOKE.read_text())
+    config["sae"]["sites"][0]["sweep"]["gated"][0] = 0.3
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(snakemake(smoke_run, "--dry-run", config=changed))
+    assert jobs == {"train_sae": 1, "evaluate_sae": 1, "summarise_saes": 1, "all": 1}

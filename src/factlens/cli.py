@@ -10,29 +10,32 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import pkgutil
 import sys
 
-STAGES = {
-    "prepare-world": "world",
-    "train-tokenizer": "tokenizer",
-    "train-model": "model",
-    "prepare-prompts": "prompts",
-    "cache-activations": "activations",
-    "train-sae": "sae",
-    "evaluate-sae": "sae_evaluation",
-    "summarise-saes": "sae_summary",
-}
+STAGE_PACKAGE = "factlens.stages"
+
+
+def stage_names() -> list[str]:
+    """Every stage command: the modules of `factlens.stages`, `_` written as `-`.
+
+    Discovered rather than listed, so adding a stage never edits this module (which
+    every rule declares as an input)."""
+    import factlens.stages
+
+    return sorted(info.name.replace("_", "-") for info in pkgutil.iter_modules(factlens.stages.__path__)
+                  if info.name != "common")
 
 
 def build_parser(stage: str | None = None) -> argparse.ArgumentParser:
     """The parser; with `stage`, only that stage's arguments are loaded."""
     parser = argparse.ArgumentParser(prog="python -m factlens", description=__doc__)
     commands = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
-    for command, module_name in STAGES.items():
+    for command in stage_names():
         if stage is not None and command != stage:
             commands.add_parser(command)
             continue
-        module = importlib.import_module(f"factlens.stages.{module_name}")
+        module = importlib.import_module(f"{STAGE_PACKAGE}.{command.replace('-', '_')}")
         sub = commands.add_parser(command, help=module.__doc__.splitlines()[0])
         module.add_arguments(sub)
         sub.set_defaults(run=module.run)
@@ -43,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
                         stream=sys.stderr)
     argv = sys.argv[1:] if argv is None else argv
-    stage = argv[0] if argv and argv[0] in STAGES else None
+    stage = argv[0] if argv and argv[0] in stage_names() else None
     args = build_parser(stage).parse_args(argv)
     try:
         args.run(args)

@@ -55,6 +55,16 @@ def write_text(text: str, target: str | Path) -> None:
         path.write_text(text)
 
 
+def write_documents(documents: list[str], target: str | Path) -> None:
+    """A corpus as text: documents separated by a blank line (they never contain one)."""
+    write_text("\n\n".join(documents) + "\n", target)
+
+
+def read_documents(source: str | Path) -> list[str]:
+    """The documents of a corpus file written by `write_documents` (or by hand)."""
+    return [doc for doc in Path(source).read_text().split("\n\n") if doc.strip()]
+
+
 def write_table(frame: pd.DataFrame, target: str | Path) -> None:
     """CSV (with floats at full, reproducible precision) or parquet, by the file's suffix."""
     with atomic_path(target) as path:

@@ -16,8 +16,7 @@ def store(split, hook):
 
 rule cache_activations:
     input:
-        code("activations.py", "organism.py", "loading.py", "stages/activations.py",
-             "stages/world.py"),
+        code("activations.py", "organism.py", "loading.py", "stages/cache_activations.py"),
         model=MODEL if ORGANISM else [],
         corpus=lambda w: CORPUS[w.split],
     output:

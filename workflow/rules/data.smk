@@ -3,7 +3,7 @@
 
 rule prepare_world:
     input:
-        code("world.py", "stages/world.py"),
+        code("world.py", "stages/prepare_world.py"),
     output:
         athletes=f"{WORK}/world/athletes.csv",
         train=f"{WORK}/world/corpus_train.txt",
@@ -27,7 +27,7 @@ rule prepare_world:
 
 rule train_tokenizer:
     input:
-        code("tokenizer.py", "stages/tokenizer.py", "stages/world.py", "world.py"),
+        code("tokenizer.py", "world.py", "stages/train_tokenizer.py"),
         train=rules.prepare_world.output.train,
         athletes=rules.prepare_world.output.athletes,
     output:

@@ -5,7 +5,7 @@
 rule train_model:
     input:
         code("organism.py", "evaluation.py", "prompts.py", "tokenizer.py", "loading.py",
-             "world.py", "stages/model.py", "stages/world.py"),
+             "world.py", "stages/train_model.py"),
         tokenizer=rules.train_tokenizer.output.tokenizer,
         train=rules.prepare_world.output.train,
         athletes=rules.prepare_world.output.athletes,

@@ -4,7 +4,7 @@
 rule prepare_prompts:
     input:
         code("prompts.py", "evaluation.py", "athletes.py", "loading.py", "tokenizer.py",
-             "world.py", "stages/prompts.py"),
+             "world.py", "stages/prepare_prompts.py"),
         model=MODEL if ORGANISM else [],
         athletes=(rules.prepare_world.output.athletes if ORGANISM
                   else config["prompts"]["athletes_csv"]),

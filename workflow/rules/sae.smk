@@ -40,7 +40,7 @@ rule train_sae:
     input:
         code("sae/__init__.py", "sae/base.py", "sae/relu.py", "sae/gated.py",
              "sae/jumprelu.py", "sae/topk.py", "sae/train.py", "sae/saving.py",
-             "activations.py", "stages/sae.py"),
+             "activations.py", "stages/train_sae.py"),
         store=f"{store('train', '{hook}')}/manifest.json",
     output:
         weights=f"{sae_dir('{hook}', '{arch}', '{coefficient}')}/sae_weights.safetensors",
@@ -75,7 +75,7 @@ rule evaluate_sae:
     input:
         code("sae/__init__.py", "sae/base.py", "sae/relu.py", "sae/gated.py",
              "sae/jumprelu.py", "sae/topk.py", "sae/metrics.py", "sae/saving.py",
-             "activations.py", "splicing.py", "loading.py", "stages/sae_evaluation.py"),
+             "activations.py", "splicing.py", "loading.py", "stages/evaluate_sae.py"),
         weights=rules.train_sae.output.weights,
         store=f"{store('heldout', '{hook}')}/manifest.json",
         corpus=CORPUS["heldout"],
@@ -103,7 +103,7 @@ rule evaluate_sae:
 
 rule summarise_saes:
     input:
-        code("sae/metrics.py", "stages/sae_summary.py"),
+        code("sae/metrics.py", "stages/summarise_saes.py"),
         metrics=[f"{sae_results(*point)}/metrics.json" for point in sweep_points()],
     output:
         table=f"{RESULTS}/saes/sweep.csv",

@@ -80,8 +80,9 @@ class SparseAutoencoder(nn.Module, abc.ABC):
         """Drop the gradient component along each decoder row (it would only change the norm)."""
         if self.W_dec.grad is None:
             return
-        parallel = (self.W_dec.grad * self.W_dec).sum(-1, keepdim=True)
-        self.W_dec.grad -= parallel * self.W_dec
+        rows = self.W_dec
+        parallel = (self.W_dec.grad * rows).sum(-1, keepdim=True) / rows.pow(2).sum(-1, keepdim=True)
+        self.W_dec.grad -= parallel * rows
 
     def after_step(self) -> None:
         """Constraints applied after every optimiser step."""

@@ -6,8 +6,7 @@ import logging
 
 import pandas as pd
 
-from factlens.io import atomic_path, write_table
-from factlens.stages.world import read_corpus
+from factlens.io import atomic_path, read_documents, write_table
 from factlens.tokenizer import name_token_lengths, save_tokenizer, single_token_id, train_bpe_tokenizer
 from factlens.world import EXAMPLE_SPORT, SPORTS
 
@@ -24,7 +23,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> None:
     answers = (*SPORTS, EXAMPLE_SPORT)
-    tokenizer = train_bpe_tokenizer(read_corpus(args.train_corpus), args.vocab_size, answers)
+    tokenizer = train_bpe_tokenizer(read_documents(args.train_corpus), args.vocab_size, answers)
     for sport in answers:
         single_token_id(tokenizer, sport)  # every answer must be one token
     athletes = pd.read_csv(args.athletes)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
-
-from factlens.io import write_table, write_text
+from factlens.io import write_documents, write_table
 from factlens.stages.common import parse_settings, settings_argument
 from factlens.world import WorldSettings, build_corpus, draw_athletes
 
@@ -29,11 +27,6 @@ def run(args) -> None:
     log.info("%d athletes (%s); %d training documents, %d held-out documents",
              len(athletes), athletes.sport.value_counts().to_dict(), len(train), len(heldout))
     write_table(athletes, args.athletes)
-    # Documents are separated by a blank line; sentences never contain one.
-    write_text("\n\n".join(train) + "\n", args.train_corpus)
-    write_text("\n\n".join(heldout) + "\n", args.heldout_corpus)
+    write_documents(train, args.train_corpus)
+    write_documents(heldout, args.heldout_corpus)
 
-
-def read_corpus(path: str | Path) -> list[str]:
-    """The documents of a corpus file written by this stage."""
-    return [doc for doc in Path(path).read_text().split("\n\n") if doc.strip()]

@@ -13,11 +13,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from factlens.evaluation import fact_accuracy, heldout_accuracy  # noqa: E402
-from factlens.io import atomic_path, save_figure, write_json, write_table  # noqa: E402
+from factlens.io import atomic_path, read_documents, save_figure, write_json, write_table  # noqa: E402
 from factlens.loading import load_tokenizer  # noqa: E402
 from factlens.organism import OrganismSettings, smoothed, train_organism  # noqa: E402
 from factlens.stages.common import parse_settings, settings_argument  # noqa: E402
-from factlens.stages.world import read_corpus  # noqa: E402
 from factlens.world import SPORTS, example_athlete  # noqa: E402
 
 log = logging.getLogger("factlens.model")
@@ -68,7 +67,7 @@ def run(args) -> None:
     def evaluate(model) -> dict:
         return {"fact_accuracy": fact_accuracy(model, tokenizer, main, example, args.separator)}
 
-    model, curve = train_organism(settings, tokenizer, read_corpus(args.train_corpus), evaluate)
+    model, curve = train_organism(settings, tokenizer, read_documents(args.train_corpus), evaluate)
     heldout = heldout_accuracy(model, tokenizer, main)
     final = curve.iloc[-1]
     summary = {

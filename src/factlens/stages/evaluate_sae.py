@@ -8,12 +8,11 @@ import logging
 import torch
 
 from factlens.activations import ActivationStore, token_stream
-from factlens.io import write_json
+from factlens.io import read_documents, write_json
 from factlens.loading import load_model
 from factlens.sae.metrics import loss_recovered, reconstruction_metrics
 from factlens.sae.saving import load_sae
 from factlens.splicing import spliced_cross_entropy, zero_ablation
-from factlens.stages.world import read_corpus
 
 log = logging.getLogger("factlens.sae_evaluation")
 
@@ -39,7 +38,7 @@ def run(args) -> None:
     metrics = reconstruction_metrics(sae, store.all())
 
     model, tokenizer = load_model(args.model, args.device, args.dtype)
-    stream = token_stream(tokenizer, read_corpus(args.corpus), store.manifest["context_length"],
+    stream = token_stream(tokenizer, read_documents(args.corpus), store.manifest["context_length"],
                           store.manifest["max_tokens"])
     device = next(model.parameters()).device
     sae = sae.to(device)

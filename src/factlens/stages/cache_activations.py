@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from factlens.io import read_documents
 from factlens.activations import cache_activations, token_stream
 from factlens.loading import check_hook_name, load_model
-from factlens.stages.world import read_corpus
 
 log = logging.getLogger("factlens.activations")
 
@@ -69,7 +69,7 @@ def run(args) -> None:
     model, tokenizer = load_model(args.model, args.device, args.dtype)
     for hook in args.hooks:
         check_hook_name(model, hook)
-    stream = token_stream(tokenizer, read_corpus(args.corpus), args.context_length,
+    stream = token_stream(tokenizer, read_documents(args.corpus), args.context_length,
                           args.max_tokens)
     log.info("caching %s over %d tokens (%d rows)", args.hooks, stream.n_tokens,
              len(stream.input_ids))

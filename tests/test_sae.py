@@ -1,0 +1,170 @@
+"""SAE architectures: losses as written in the papers, straight-through gradients,
+decoder constraints, export with folded normalisation, and training."""
+
+import pytest
+import torch
+
+from conftest import schema_defaults
+from factlens.sae import ARCHITECTURES, GatedSAE, JumpReLUSAE, ReLUSAE, TopKSAE
+from factlens.sae.saving import load_sae, save_sae
+from factlens.sae.train import SAETrainingSettings, input_scale, resample_dead_latents, train_sae
+
+torch.manual_seed(0)
+X = torch.randn(64, 6)
+
+
+def randomised(sae):
+    with torch.no_grad():
+        for parameter in sae.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    return sae
+
+
+def test_relu_loss_is_reconstruction_plus_l1():
+    sae = randomised(ReLUSAE(6, 10))
+    f = torch.relu((X - sae.b_dec) @ sae.W_enc + sae.b_enc)
+    x_hat = f @ sae.W_dec + sae.b_dec
+    expected = ((X - x_hat) ** 2).sum(-1).mean() + 0.3 * f.abs().sum(-1).mean()
+    loss, parts = sae.loss(X, 0.3)
+    assert torch.allclose(loss, expected)
+    assert set(parts) == {"reconstruction", "sparsity"}
+
+
+def test_gated_loss_and_frozen_decoder_in_auxiliary_term():
+    sae = randomised(GatedSAE(6, 10))
+    pre = (X - sae.b_dec) @ sae.W_enc
+    pi_gate = pre + sae.b_gate
+    pi_mag = (X - sae.b_dec) @ (sae.W_enc * sae.r_mag.exp()) + sae.b_mag
+    f = (pi_gate > 0).float() * torch.relu(pi_mag)
+    recon = ((X - (f @ sae.W_dec + sae.b_dec)) ** 2).sum(-1).mean()
+    aux = ((X - (torch.relu(pi_gate) @ sae.W_dec + sae.b_dec)) ** 2).sum(-1).mean()
+    loss, parts = sae.loss(X, 0.5)
+    assert torch.allclose(loss, recon + 0.5 * torch.relu(pi_gate).sum(-1).mean() + aux)
+    # the auxiliary term alone sends no gradient to the decoder
+    parts["auxiliary"].backward()
+    assert sae.W_dec.grad is None or torch.count_nonzero(sae.W_dec.grad) == 0
+    assert sae.W_enc.grad is not None and sae.W_enc.grad.abs().sum() > 0
+
+
+def test_gated_equals_jumprelu_with_derived_threshold():
+    sae = randomised(GatedSAE(6, 10))
+    with torch.no_grad():
+        sae.b_gate.copy_(-torch.rand(10) * 0.2)  # so that theta > 0
+        sae.b_mag.abs_()
+    theta = sae.jumprelu_threshold()
+    pi_mag = ((X - sae.b_dec) @ sae.W_enc) * sae.r_mag.exp() + sae.b_mag
+    expected = pi_mag * (pi_mag > theta).float()
+    assert (theta > 0).all()
+    assert torch.allclose(sae.encode(X), expected, atol=1e-6)
+
+
+def test_jumprelu_straight_through_gradients_follow_the_rectangle_kernel():
+    eps = 0.1
+    sae = JumpReLUSAE(1, 1, bandwidth=eps, threshold_init=0.5)
+    with torch.no_grad():
+        sae.W_enc.fill_(1.0)
+        sae.b_enc.zero_()
+        sae.b_dec.zero_()
+    z = torch.tensor([[0.46], [0.54], [0.8], [0.2]])  # within, within, above, below kernel
+    f = sae.encode(z)
+    assert f.flatten().tolist() == pytest.approx([0.0, 0.54, 0.8, 0.0])
+    f.sum().backward()
+    # d/dtheta JumpReLU = -(theta/eps) K((z - theta)/eps): two points inside the kernel
+    assert sae.threshold.grad.item() == pytest.approx(-2 * 0.5 / eps)
+    sae.zero_grad()
+    from factlens.sae.jumprelu import step
+    step(sae.pre_activations(z), sae.threshold, eps).sum().backward()
+    assert sae.threshold.grad.item() == pytest.approx(-2 / eps)
+    assert sae.W_enc.grad.abs().sum() == 0  # H passes no gradient to z
+    assert sae.threshold.dtype == torch.float32
+
+
+def test_topk_keeps_exactly_k_latents():
+    sae = randomised(TopKSAE(6, 12, k=3))
+    f = sae.encode(X)
+    assert ((f > 0).sum(-1) <= 3).all() and ((f != 0).sum(-1) <= 3).all()
+    with pytest.raises(ValueError, match="1 <= k <= d_sae"):
+        TopKSAE(6, 4, k=5)
+
+
+def test_decoder_gradient_projection_and_renormalisation():
+    sae = randomised(ReLUSAE(6, 10))
+    sae.loss(X, 0.1)[0].backward()
+    sae.remove_parallel_decoder_gradient()
+    assert torch.allclose((sae.W_dec.grad * sae.W_dec).sum(-1), torch.zeros(10), atol=1e-6)
+    sae.after_step()
+    assert torch.allclose(sae.W_dec.norm(dim=-1), torch.ones(10), atol=1e-6)
+
+
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+def test_saved_sae_reloads_to_identical_reconstructions(tmp_path, architecture):
+    options = {"k": 4} if architecture == "topk" else {}
+    sae = randomised(ARCHITECTURES[architecture](6, 12, **options))
+    sae.input_scale.fill_(0.37)  # folded into the exported weights
+    save_sae(sae, tmp_path, model_name="m", hook_name="blocks.0.hook_resid_post")
+    loaded, config = load_sae(tmp_path)
+    raw = 3 * X
+    assert float(loaded.input_scale) == 1.0
+    assert torch.allclose(loaded(raw), sae(raw), atol=1e-5)
+    assert torch.allclose(loaded.features(raw), sae.features(raw), atol=1e-5)
+    assert config["architecture"] == architecture and config["d_sae"] == 12
+    assert (tmp_path / "cfg.json").exists() and (tmp_path / "sae_weights.safetensors").exists()
+
+
+def test_unknown_architecture_in_cfg_is_refused(tmp_path):
+    save_sae(ReLUSAE(4, 8), tmp_path, "m", "h")
+    config = (tmp_path / "cfg.json").read_text().replace('"standard"', '"mystery"')
+    (tmp_path / "cfg.json").write_text(config)
+    with pytest.raises(ValueError, match="unknown SAE architecture 'mystery'"):
+        load_sae(tmp_path)
+
+
+def settings(**overrides):
+    return SAETrainingSettings(**{**schema_defaults("sae", "training"), **overrides})
+
+
+def sparse_data(n=4096, d=16, m=32, active=3, seed=0):
+    """Inputs that are sparse sums of `m` ground-truth unit directions."""
+    generator = torch.Generator().manual_seed(seed)
+    directions = torch.randn(m, d, generator=generator)
+    directions /= directions.norm(dim=-1, keepdim=True)
+    codes = torch.zeros(n, m)
+    chosen = torch.rand(n, m, generator=generator).argsort(-1)[:, :active]
+    codes.scatter_(1, chosen, torch.rand(n, active, generator=generator) + 0.5)
+    return 5 * codes @ directions
+
+
+def batches_of(data, size):
+    while True:
+        yield from data.split(size)
+
+
+@pytest.mark.parametrize("architecture, coefficient", [("standard", 0.05), ("gated", 0.1),
+                                                       ("jumprelu", 0.01), ("topk", 0.0)])
+def test_training_learns_a_sparse_code(architecture, coefficient):
+    data = sparse_data()
+    options = {"k": 3} if architecture == "topk" else {}
+    sae = ARCHITECTURES[architecture](16, 48, **options)
+    history = train_sae(sae, batches_of(data, 256), coefficient, 3e-3,
+                        settings(steps=300, warmup_steps=10, log_every=50), data[:1024])
+    assert sae.input_scale == pytest.approx(input_scale(data[:1024]))
+    error = ((sae(data) - data) ** 2).sum(-1).mean() / (data - data.mean(0)).pow(2).sum(-1).mean()
+    assert error < 0.35
+    assert (sae.features(data) > 0).sum(-1).float().mean() < 16
+    assert history["loss"].iloc[-1] < history["loss"].iloc[0]
+
+
+def test_resampling_revives_dead_latents_and_resets_adam_state():
+    data = sparse_data()
+    sae = ReLUSAE(16, 8)
+    optimizer = torch.optim.Adam(sae.parameters())
+    sae.loss(data[:64], 0.1)[0].backward()
+    optimizer.step()
+    dead = torch.zeros(8, dtype=torch.bool)
+    dead[[1, 5]] = True
+    count = resample_dead_latents(sae, optimizer, dead, data[:256], torch.Generator().manual_seed(0))
+    assert count == 2
+    assert torch.allclose(sae.W_dec[[1, 5]].norm(dim=-1), torch.ones(2))
+    assert (sae.b_enc[[1, 5]] == 0).all()
+    state = optimizer.state[sae.W_enc]
+    assert (state["exp_avg"][:, [1, 5]] == 0).all() and (state["exp_avg"][:, 0] != 0).any()

@@ -1,0 +1,108 @@
+"""SAE metrics against independent computations: identity and zero "SAEs", scaled
+reconstructions, loss recovered on a real (tiny) model, and the Pareto interpolation."""
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from factlens.activations import token_stream
+from factlens.loading import load_model
+from factlens.sae.base import SparseAutoencoder
+from factlens.sae.metrics import l0_at_loss_recovered, loss_recovered, reconstruction_metrics
+from factlens.splicing import next_token_loss, spliced_cross_entropy, zero_ablation
+
+
+class LinearSAE(SparseAutoencoder):
+    """x_hat = c x exactly: encode is linear with identity weights (test double)."""
+
+    architecture = "linear"
+
+    def __init__(self, d, c=1.0):
+        super().__init__(d, d)
+        with torch.no_grad():
+            self.W_enc.copy_(torch.eye(d))
+            self.W_dec.copy_(c * torch.eye(d))
+
+    def encode(self, x):
+        return self.pre_activations(x)
+
+    def loss(self, x, coefficient):
+        return self.reconstruction_error(x, self(x)), {}
+
+
+X = torch.randn(500, 8) + 2.0
+
+
+def test_identity_reconstruction_has_zero_fvu_and_unit_gamma():
+    metrics = reconstruction_metrics(LinearSAE(8), X, batch_size=128)
+    assert metrics["fvu"] == pytest.approx(0.0, abs=1e-10)
+    assert metrics["shrinkage_gamma"] == pytest.approx(1.0)
+    assert metrics["eval_tokens"] == 500
+
+
+def test_shrunk_reconstruction_gives_gamma_c_and_matching_fvu():
+    c = 0.7
+    metrics = reconstruction_metrics(LinearSAE(8, c), X)
+    assert metrics["shrinkage_gamma"] == pytest.approx(c, rel=1e-5)
+    expected_fvu = ((1 - c) ** 2 * X.pow(2).sum()) / (X - X.mean(0)).pow(2).sum()
+    assert metrics["fvu"] == pytest.approx(float(expected_fvu), rel=1e-5)
+
+
+def test_l0_alive_and_dense_latents():
+    f = torch.zeros(100, 8)
+    f[:, 0] = 1.0  # fires always: dense
+    f[:5, 1] = 1.0  # fires on 5%: alive, not dense
+    sae = LinearSAE(8)
+    metrics = reconstruction_metrics(sae, f)
+    # with identity weights the features are the inputs themselves
+    assert metrics["l0"] == pytest.approx(1.05)
+    assert metrics["alive_fraction"] == pytest.approx(2 / 8)
+    assert metrics["dense_latents"] == 1
+
+
+def test_loss_recovered_formula():
+    assert loss_recovered(2.0, 4.0, 2.0)["loss_recovered"] == 1.0
+    assert loss_recovered(2.0, 4.0, 4.0)["loss_recovered"] == 0.0
+    result = loss_recovered(2.0, 4.0, 2.5)
+    assert result["loss_recovered"] == 0.75 and result["delta_lm_loss"] == 0.5
+
+
+def test_next_token_loss_matches_cross_entropy():
+    logits = torch.randn(2, 5, 11)
+    ids = torch.randint(0, 11, (2, 5))
+    mask = torch.ones(2, 5, dtype=torch.bool)
+    mask[0, 3] = False  # target at position 3 is skipped
+    total, count = next_token_loss(logits, ids, mask)
+    reference = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 11), ids[:, 1:].reshape(-1),
+                                                  reduction="none").view(2, 4)
+    keep = mask[:, 1:]
+    assert count == keep.sum()
+    assert total == pytest.approx(float(reference[keep].sum()), rel=1e-5)
+
+
+def test_spliced_identity_recovers_all_loss_and_zero_recovers_none(tiny_model_dirs, tiny_world):
+    model, tokenizer = load_model(str(tiny_model_dirs["gpt_neox"]), device="cpu")
+    stream = token_stream(tokenizer, tiny_world[3], context_length=16, max_tokens=200)
+    hook = "blocks.0.hook_resid_post"
+    losses = spliced_cross_entropy(model, stream.input_ids, stream.keep, hook, {
+        "clean": None, "zero": zero_ablation, "identity": lambda a: a, "half": lambda a: a / 2})
+    assert losses["identity"] == pytest.approx(losses["clean"], abs=1e-5)
+    assert losses["zero"] != pytest.approx(losses["clean"], abs=1e-3)
+    metrics = loss_recovered(losses["clean"], losses["zero"], losses["identity"])
+    assert metrics["loss_recovered"] == pytest.approx(1.0, abs=1e-3)
+    assert loss_recovered(losses["clean"], losses["zero"], losses["zero"])["loss_recovered"] == 0.0
+    with torch.no_grad():
+        logits = model(stream.input_ids)
+    total, count = next_token_loss(logits, stream.input_ids, stream.keep)
+    assert losses["clean"] == pytest.approx(float(total / count), rel=1e-5)
+
+
+def test_l0_needed_interpolates_along_the_sweep():
+    sweep = pd.DataFrame({"l0": [5.0, 10.0, 20.0], "loss_recovered": [0.6, 0.8, 0.9]})
+    assert l0_at_loss_recovered(sweep, 0.8) == pytest.approx(10.0)
+    assert l0_at_loss_recovered(sweep, 0.7) == pytest.approx(7.5)
+    assert l0_at_loss_recovered(sweep, 0.85) == pytest.approx(15.0)
+    assert math.isnan(l0_at_loss_recovered(sweep, 0.95))
+    assert math.isnan(l0_at_loss_recovered(sweep, 0.5))
