@@ -12,7 +12,7 @@ CORES ?= all
 CONFIG ?= config/config.yaml
 BIN := $(VENV)/bin
 
-.PHONY: setup replicate test clean-work
+.PHONY: setup replicate test bench clean-work
 
 setup: $(VENV)/.installed
 
@@ -28,6 +28,10 @@ replicate: setup
 
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+bench: setup
+	cd bench && for script in caching_throughput sae_step sae_memory; do \
+		echo "== $$script"; ../$(BIN)/python $$script.py || exit 1; done
 
 clean-work:
 	rm -rf work .snakemake

@@ -20,6 +20,10 @@ def sweep_points():
             for coefficient in coefficients]
 
 
+def site_points(hook):
+    return [point for point in sweep_points() if point[0] == hook]
+
+
 def width(w):
     """Latents per input dimension; the baseline gets `width_ratio` more (paper: 1.5x)."""
     return SITES[w.hook]["width"] * ARCHS[w.arch].get("width_ratio", 1.0)
@@ -47,7 +51,7 @@ rule train_sae:
         config=f"{sae_dir('{hook}', '{arch}', '{coefficient}')}/cfg.json",
         log=f"{sae_results('{hook}', '{arch}', '{coefficient}')}/training_log.csv",
     params:
-        settings=as_json(config["sae"]["training"]),
+        settings=lambda w: as_json({**config["sae"]["training"], **SITES[w.hook].get("training", {})}),
         learning_rate=lambda w: ARCHS[w.arch]["learning_rate"],
         width=width,
         options=options,
@@ -71,34 +75,43 @@ rule train_sae:
         " --log {output.log:q} 2> {log:q}"
 
 
-rule evaluate_sae:
-    input:
-        code("sae/__init__.py", "sae/base.py", "sae/relu.py", "sae/gated.py",
-             "sae/jumprelu.py", "sae/topk.py", "sae/metrics.py", "sae/saving.py",
-             "activations.py", "splicing.py", "loading.py", "stages/evaluate_sae.py"),
-        weights=rules.train_sae.output.weights,
-        store=f"{store('heldout', '{hook}')}/manifest.json",
-        corpus=CORPUS["heldout"],
-        model=MODEL if ORGANISM else [],
-    output:
-        metrics=f"{sae_results('{hook}', '{arch}', '{coefficient}')}/metrics.json",
-    params:
-        model=MODEL,
-        device=config["model"]["device"],
-        dtype=config["model"]["dtype"],
-    log:
-        f"{WORK}/logs/evaluate_sae/{{hook}}/{{arch}}/{{coefficient}}.log",
-    benchmark:
-        f"{WORK}/benchmarks/evaluate_sae/{{hook}}/{{arch}}/{{coefficient}}.tsv"
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=30,
-    shell:
-        "python -m factlens evaluate-sae --model {params.model:q} --threads {threads}"
-        " --device {params.device} --dtype {params.dtype}"
-        " --sae $(dirname {input.weights:q}) --store $(dirname {input.store:q})"
-        " --corpus {input.corpus:q} --out {output.metrics:q} 2> {log:q}"
+# One evaluation job per hook (defined in a loop, since each hook has its own set of
+# SAEs): the model, the held-out tokens and the clean and zero-ablated losses are
+# loaded or computed once and shared by every SAE at that hook.
+for hook_name in SITES:
+
+    rule:
+        name:
+            f"evaluate_saes_{hook_name.replace('.', '_')}"
+        input:
+            code("sae/__init__.py", "sae/base.py", "sae/relu.py", "sae/gated.py",
+                 "sae/jumprelu.py", "sae/topk.py", "sae/metrics.py", "sae/saving.py",
+                 "activations.py", "splicing.py", "loading.py", "stages/evaluate_sae.py"),
+            weights=[f"{sae_dir(*p)}/sae_weights.safetensors" for p in site_points(hook_name)],
+            store=f"{store('heldout', hook_name)}/manifest.json",
+            corpus=CORPUS["heldout"],
+            model=MODEL if ORGANISM else [],
+        output:
+            metrics=[f"{sae_results(*p)}/metrics.json" for p in site_points(hook_name)],
+        params:
+            model=MODEL,
+            device=config["model"]["device"],
+            dtype=config["model"]["dtype"],
+            saes=" ".join(sae_dir(*p) for p in site_points(hook_name)),
+            store=store("heldout", hook_name),
+        log:
+            f"{WORK}/logs/evaluate_saes/{hook_name}.log",
+        benchmark:
+            f"{WORK}/benchmarks/evaluate_saes/{hook_name}.tsv"
+        threads: config["threads"]
+        resources:
+            mem_mb=3000,
+            runtime=30,
+        shell:
+            "python -m factlens evaluate-sae --model {params.model:q} --threads {threads}"
+            " --device {params.device} --dtype {params.dtype} --saes {params.saes}"
+            " --store {params.store:q} --corpus {input.corpus:q}"
+            " --outs {output.metrics:q} 2> {log:q}"
 
 
 rule summarise_saes:

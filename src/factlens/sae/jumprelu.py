@@ -23,41 +23,37 @@ def rectangle(u: torch.Tensor) -> torch.Tensor:
     return (u.abs() < 0.5).to(u.dtype)
 
 
-class _JumpReLU(torch.autograd.Function):
+class _JumpReLUAndStep(torch.autograd.Function):
+    """f = z H(z - theta) and H(z - theta) together, sharing one kernel evaluation."""
+
     @staticmethod
     def forward(ctx, z, theta, eps):
-        ctx.save_for_backward(z, theta)
+        active = z > theta
+        ctx.save_for_backward(z, theta, active)
         ctx.eps = eps
-        return z * (z > theta).to(z.dtype)
+        return torch.where(active, z, 0.0), active.to(z.dtype)
 
     @staticmethod
-    def backward(ctx, grad):
-        z, theta = ctx.saved_tensors
-        grad_z = grad * (z > theta).to(z.dtype)
-        grad_theta = -(theta / ctx.eps) * rectangle((z - theta) / ctx.eps) * grad
-        return grad_z, grad_theta.sum_to_size(theta.shape), None
+    def backward(ctx, grad_f, grad_step):
+        z, theta, active = ctx.saved_tensors
+        kernel = rectangle((z - theta) / ctx.eps) / ctx.eps
+        grad_z = torch.where(active, grad_f, 0.0)  # H passes no gradient to z
+        # d f / d theta = -(theta / eps) K(.),  d H / d theta = -(1 / eps) K(.)
+        grad_theta = -(kernel * (theta * grad_f + grad_step)).sum_to_size(theta.shape)
+        return grad_z, grad_theta, None
 
 
-class _Step(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, z, theta, eps):
-        ctx.save_for_backward(z, theta)
-        ctx.eps = eps
-        return (z > theta).to(z.dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        z, theta = ctx.saved_tensors
-        grad_theta = -(1.0 / ctx.eps) * rectangle((z - theta) / ctx.eps) * grad
-        return torch.zeros_like(z), grad_theta.sum_to_size(theta.shape), None
+def jumprelu_and_step(z: torch.Tensor, theta: torch.Tensor, eps: float):
+    """(JumpReLU_theta(z), H(z - theta)) with the straight-through gradients above."""
+    return _JumpReLUAndStep.apply(z, theta, eps)
 
 
 def jumprelu(z: torch.Tensor, theta: torch.Tensor, eps: float) -> torch.Tensor:
-    return _JumpReLU.apply(z, theta, eps)
+    return jumprelu_and_step(z, theta, eps)[0]
 
 
 def step(z: torch.Tensor, theta: torch.Tensor, eps: float) -> torch.Tensor:
-    return _Step.apply(z, theta, eps)
+    return jumprelu_and_step(z, theta, eps)[1]
 
 
 class JumpReLUSAE(SparseAutoencoder):
@@ -73,10 +69,9 @@ class JumpReLUSAE(SparseAutoencoder):
         return jumprelu(self.pre_activations(x), self.threshold, self.bandwidth)
 
     def loss(self, x: torch.Tensor, sparsity_coefficient: float) -> tuple[torch.Tensor, dict]:
-        z = self.pre_activations(x)
-        f = jumprelu(z, self.threshold, self.bandwidth)
+        f, active = jumprelu_and_step(self.pre_activations(x), self.threshold, self.bandwidth)
         reconstruction = self.reconstruction_error(x, self.decode(f))
-        l0 = step(z, self.threshold, self.bandwidth).sum(-1).mean()
+        l0 = active.sum(-1).mean()
         return reconstruction + sparsity_coefficient * l0, {
             "reconstruction": reconstruction, "sparsity": l0}
 

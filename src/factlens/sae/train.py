@@ -79,6 +79,18 @@ def resample_dead_latents(sae: SparseAutoencoder, optimizer: torch.optim.Optimiz
     return len(indices)
 
 
+def training_step(sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+                  sparsity_coefficient: float) -> tuple[torch.Tensor, dict]:
+    """One optimiser step on scaled inputs `x`, with the decoder kept on the unit sphere."""
+    loss, parts = sae.loss(x, sparsity_coefficient)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    sae.remove_parallel_decoder_gradient()
+    optimizer.step()
+    sae.after_step()
+    return loss, parts
+
+
 def train_sae(sae: SparseAutoencoder, batches: Iterator[torch.Tensor], sparsity_coefficient: float,
               learning_rate: float, settings: SAETrainingSettings,
               normalisation_sample: torch.Tensor) -> pd.DataFrame:
@@ -94,12 +106,7 @@ def train_sae(sae: SparseAutoencoder, batches: Iterator[torch.Tensor], sparsity_
         x = next(batches) * sae.input_scale
         for group in optimizer.param_groups:
             group["lr"] = learning_rate * learning_rate_multiplier(step, settings, last_resample)
-        loss, parts = sae.loss(x, sparsity_coefficient)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        sae.remove_parallel_decoder_gradient()
-        optimizer.step()
-        sae.after_step()
+        loss, parts = training_step(sae, optimizer, x, sparsity_coefficient)
         with torch.no_grad():
             active = sae.encode(x) > 0
             fired |= active.any(0)

@@ -9,18 +9,16 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from factlens.io import read_documents
 from factlens.activations import cache_activations, token_stream
+from factlens.io import read_documents
 from factlens.loading import check_hook_name, load_model
+from factlens.stages.common import model_arguments
 
 log = logging.getLogger("factlens.activations")
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default="float32")
-    parser.add_argument("--threads", type=int, default=2)
+    model_arguments(parser)
     parser.add_argument("--hooks", type=json.loads, required=True, help="JSON list of hook names")
     parser.add_argument("--corpus", required=True, help="documents, separated by blank lines")
     parser.add_argument("--context-length", type=int, required=True)
@@ -40,10 +38,11 @@ def layers_needed(hooks: list[str]) -> int | None:
     return max(layers) + 1
 
 
-def model_runner(model, hooks: list[str]):
-    """`input_ids -> {hook: activations}`, one forward that stops after the last needed block."""
+def model_runner(model, hooks: list[str], stop_early: bool = True):
+    """`input_ids -> {hook: activations}`, one forward that (by default) stops after the
+    last block a hook needs."""
     device = next(model.parameters()).device
-    stop = layers_needed(hooks)
+    stop = layers_needed(hooks) if stop_early else None
 
     def run_rows(input_ids: torch.Tensor) -> dict[str, torch.Tensor]:
         captured: dict[str, torch.Tensor] = {}

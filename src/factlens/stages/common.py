@@ -20,3 +20,11 @@ def parse_settings(text: str, settings_class):
     if unknown:
         raise ValueError(f"unknown {settings_class.__name__} keys: {', '.join(unknown)}")
     return settings_class(**values)
+
+
+def model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model, --device, --dtype and --threads: every stage that runs the model."""
+    parser.add_argument("--model", required=True, help="HF model name or local folder")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--dtype", default="float32", help="float32, bfloat16 or float16")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads")

@@ -1,5 +1,8 @@
-"""Evaluate one SAE on held-out tokens: L0, FVU, shrinkage, alive/dense latents, and
-loss recovered with its reconstruction spliced into the model."""
+"""Evaluate the SAEs of one hook on held-out tokens: L0, FVU, shrinkage, alive/dense
+latents, and loss recovered with each reconstruction spliced into the model.
+
+One process per hook: the model, the held-out tokens and the clean and zero-ablated
+losses are loaded or computed once and shared by every SAE at that hook."""
 
 from __future__ import annotations
 
@@ -13,42 +16,46 @@ from factlens.loading import load_model
 from factlens.sae.metrics import loss_recovered, reconstruction_metrics
 from factlens.sae.saving import load_sae
 from factlens.splicing import spliced_cross_entropy, zero_ablation
+from factlens.stages.common import model_arguments
 
 log = logging.getLogger("factlens.sae_evaluation")
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default="float32")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--sae", required=True, help="SAE folder (cfg.json + weights)")
+    model_arguments(parser)
+    parser.add_argument("--saes", nargs="+", required=True, help="SAE folders (cfg.json + weights)")
     parser.add_argument("--store", required=True, help="held-out activation store")
     parser.add_argument("--corpus", required=True, help="held-out corpus (same as the store)")
-    parser.add_argument("--out", required=True, help="output metrics.json")
+    parser.add_argument("--outs", nargs="+", required=True, help="output metrics.json, one per SAE")
 
 
 def run(args) -> None:
     torch.set_num_threads(args.threads)
-    sae, config = load_sae(args.sae)
+    if len(args.saes) != len(args.outs):
+        raise ValueError("--saes and --outs must have the same length")
     store = ActivationStore(args.store)
-    if store.manifest["hook"] != config["hook_name"]:
-        raise ValueError(f"SAE was trained on {config['hook_name']!r} but the store holds "
-                         f"{store.manifest['hook']!r}")
-    metrics = reconstruction_metrics(sae, store.all())
-
+    hook = store.manifest["hook"]
+    activations = store.all()
     model, tokenizer = load_model(args.model, args.device, args.dtype)
+    device = next(model.parameters()).device
     stream = token_stream(tokenizer, read_documents(args.corpus), store.manifest["context_length"],
                           store.manifest["max_tokens"])
-    device = next(model.parameters()).device
-    sae = sae.to(device)
-    losses = spliced_cross_entropy(model, stream.input_ids, stream.keep, config["hook_name"], {
-        "clean": None, "zero": zero_ablation, "sae": sae})
-    metrics.update(loss_recovered(losses["clean"], losses["zero"], losses["sae"]))
-    metrics.update({key: config[key] for key in ("architecture", "hook_name", "d_in", "d_sae",
-                                                 "sparsity_coefficient", "learning_rate")})
-    metrics["training_tokens"] = config["training_tokens"]
-    log.info("%s %s lambda=%g: L0 %.2f, FVU %.3f, loss recovered %.3f, gamma %.3f",
-             config["architecture"], config["hook_name"], config["sparsity_coefficient"],
-             metrics["l0"], metrics["fvu"], metrics["loss_recovered"], metrics["shrinkage_gamma"])
-    write_json(metrics, args.out)
+    saes = {}
+    for folder in args.saes:
+        sae, config = load_sae(folder)
+        if config["hook_name"] != hook:
+            raise ValueError(f"{folder}: SAE was trained on {config['hook_name']!r} but the "
+                             f"store holds {hook!r}")
+        saes[folder] = (sae.to(device), config)
+    losses = spliced_cross_entropy(model, stream.input_ids, stream.keep, hook, {
+        "clean": None, "zero": zero_ablation, **{folder: sae for folder, (sae, _) in saes.items()}})
+    for (folder, (sae, config)), out in zip(saes.items(), args.outs):
+        metrics = reconstruction_metrics(sae.cpu(), activations)
+        metrics.update(loss_recovered(losses["clean"], losses["zero"], losses[folder]))
+        metrics.update({key: config[key] for key in ("architecture", "hook_name", "d_in", "d_sae",
+                                                     "sparsity_coefficient", "learning_rate",
+                                                     "training_tokens")})
+        log.info("%s %s lambda=%g: L0 %.2f, FVU %.3f, loss recovered %.3f, gamma %.3f",
+                 config["architecture"], hook, config["sparsity_coefficient"], metrics["l0"],
+                 metrics["fvu"], metrics["loss_recovered"], metrics["shrinkage_gamma"])
+        write_json(metrics, out)

@@ -15,15 +15,13 @@ from factlens.io import atomic_path, write_json, write_table
 from factlens.loading import load_model
 from factlens.prompts import accuracy_table, padding_check, score_prompts
 from factlens.world import SPORTS, example_athlete
+from factlens.stages.common import model_arguments
 
 log = logging.getLogger("factlens.prompts")
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--model", required=True, help="HF model name or local folder")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default="float32")
-    parser.add_argument("--threads", type=int, default=2)
+    model_arguments(parser)
     parser.add_argument("--athletes", required=True, help="world athletes or a real-athletes CSV")
     parser.add_argument("--athletes-format", choices=("world", "csv"), default="world")
     parser.add_argument("--example", type=json.loads, default=None,

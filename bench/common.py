@@ -1,0 +1,45 @@
+"""Helpers shared by the benchmarks: timing and the organism (or a stand-in)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+ORGANISM = REPO / "work" / "default" / "model"
+
+
+def best_time(function, repeats: int = 5, warmup: int = 1) -> float:
+    """Fastest of `repeats` wall-clock timings (seconds) after `warmup` calls."""
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def organism_folder(tmp: Path) -> tuple[str, str]:
+    """The trained organism, or a random GPT-NeoX of the default shape saved to `tmp`."""
+    if (ORGANISM / "config.json").exists():
+        return str(ORGANISM), "trained organism (work/default/model)"
+    import yaml
+    from transformers import GPTNeoXForCausalLM
+
+    from factlens.organism import OrganismSettings, organism_config
+    from factlens.tokenizer import train_bpe_tokenizer
+
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    defaults = {k: v["default"] for k, v in
+                schema["properties"]["model"]["properties"]["organism"]["properties"].items()}
+    tokenizer = train_bpe_tokenizer(["Fact: a plays the sport of baseball"] * 50, 2048,
+                                    ("baseball", "basketball", "football", "golf"))
+    torch.manual_seed(0)
+    model = GPTNeoXForCausalLM(organism_config(OrganismSettings(**defaults), tokenizer))
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    return str(tmp), "random GPT-NeoX with the organism's default shape"

@@ -1,0 +1,81 @@
+"""SAE training step throughput vs the dense matmuls of the same shapes and dtype.
+
+A training step needs at least six matmuls: the encoder and decoder forward
+([B,n]x[n,M], [B,M]x[M,n]) and, backward, the gradient into the latents, the two
+weight gradients and the gradient into the encoder input (b_dec is subtracted before
+encoding, so its gradient needs it). The Gated SAE's auxiliary reconstruction adds a
+decoder forward and its backward into the gate (the frozen decoder gets no weight
+gradient): eight. We time exactly those matmuls alone, then a whole training step
+(loss, backward, decoder projection, Adam, renormalisation), and report the step's
+share of matmul throughput. `--profile` shows where the remaining time goes.
+"""
+
+import argparse
+
+import torch
+
+from common import best_time
+from factlens.sae import ARCHITECTURES
+from factlens.sae.train import training_step
+
+
+def matmuls_only(batch: int, n: int, m: int, auxiliary_decoder: bool):
+    x, w_enc, w_dec = torch.randn(batch, n), torch.randn(n, m), torch.randn(m, n)
+    f, grad_out = torch.randn(batch, m), torch.randn(batch, n)
+
+    def run():
+        x @ w_enc                     # encoder forward
+        f @ w_dec                     # decoder forward
+        grad_f = grad_out @ w_dec.T   # gradient into the latents
+        f.T @ grad_out                # decoder weight gradient
+        x.T @ grad_f                  # encoder weight gradient
+        grad_f @ w_enc.T              # gradient into the encoder input (for b_dec)
+        if auxiliary_decoder:         # Gated: frozen-decoder reconstruction, fwd + bwd
+            f @ w_dec
+            grad_out @ w_dec.T
+    return run
+
+
+def whole_step(architecture: str, batch: int, n: int, m: int):
+    options = {"k": 16} if architecture == "topk" else {}
+    sae = ARCHITECTURES[architecture](n, m, **options)
+    optimizer = torch.optim.Adam(sae.parameters(), lr=1e-3, betas=(0.0, 0.999))
+    x = torch.randn(batch, n) / n ** 0.5
+    coefficient = 0.0 if architecture == "topk" else 0.01
+
+    def run():
+        training_step(sae, optimizer, x, coefficient)
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--batch", type=int, default=2048)
+    parser.add_argument("--d-in", type=int, default=128)
+    parser.add_argument("--width", type=float, default=4.0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--profile", action="store_true", help="print where the time goes")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"batch {args.batch}, d_in {args.d_in}, float32, {args.threads} threads")
+    print(f"{'architecture':10s} {'latents':>7s} {'matmuls':>10s} {'step':>10s} {'share':>7s}")
+    for architecture in ("standard", "gated", "jumprelu", "topk"):
+        m = int(args.width * args.d_in * (1.5 if architecture == "standard" else 1))
+        matmul = best_time(matmuls_only(args.batch, args.d_in, m, architecture == "gated"),
+                           repeats=10, warmup=3)
+        step = best_time(whole_step(architecture, args.batch, args.d_in, m), repeats=10, warmup=3)
+        print(f"{architecture:10s} {m:7d} {matmul * 1e3:8.2f}ms {step * 1e3:8.2f}ms "
+              f"{matmul / step:7.0%}")
+        if args.profile:
+            run = whole_step(architecture, args.batch, args.d_in, m)
+            run()
+            with torch.profiler.profile() as profile:
+                for _ in range(5):
+                    run()
+            print(profile.key_averages().table(sort_by="self_cpu_time_total", row_limit=8))
+    print("share = time of the step's necessary dense matmuls / time of the whole step "
+          "(target >= 50%)")
+
+
+if __name__ == "__main__":
+    main()
