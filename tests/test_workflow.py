@@ -111,4 +111,7 @@ def test_changing_one_sparsity_coefficient_reruns_only_that_sae(smoke_run, tmp_p
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(config))
     jobs = planned_jobs(snakemake(smoke_run, "--dry-run", config=changed))
-    assert jobs == {"train_sae": 1, "evaluate_sae": 1, "summarise_saes": 1, "all": 1}
+    # one SAE retrains; its hook's evaluation (one job for all SAEs of a hook, which
+    # shares the model and reference losses) and the sweep summary follow
+    assert jobs == {"train_sae": 1, "evaluate_saes_blocks_1_hook_resid_post": 1,
+                    "summarise_saes": 1, "all": 1}

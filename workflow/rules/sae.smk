@@ -13,10 +13,11 @@ def sae_results(hook, arch, coefficient):
 
 
 def sweep_points():
-    """(hook, architecture, coefficient) of every SAE the config asks for."""
+    """(hook, architecture, coefficient) of every SAE the config asks for, in an order
+    that does not depend on how the config file orders its keys."""
     return [(hook, arch, coefficient)
             for hook, site in SITES.items()
-            for arch, coefficients in site["sweep"].items()
+            for arch, coefficients in sorted(site["sweep"].items())
             for coefficient in coefficients]
 
 
