@@ -115,3 +115,26 @@ def test_changing_one_sparsity_coefficient_reruns_only_that_sae(smoke_run, tmp_p
     # shares the model and reference losses) and the sweep summary follow
     assert jobs == {"train_sae": 1, "evaluate_saes_blocks_1_hook_resid_post": 1,
                     "summarise_saes": 1, "all": 1}
+
+
+def test_real_model_path_runs_the_same_workflow_on_a_model_folder(tiny_model_dirs, tmp_path):
+    """A model name instead of the organism: here a tiny random GPT-2 saved to a folder
+    stands in for `gpt2` (no downloads in tests); athletes come from the shipped CSV."""
+    config = yaml.safe_load(SMOKE.read_text())
+    config["model"] = {"name": str(tiny_model_dirs["gpt2"]), "device": "cpu"}
+    config["prompts"] = {"athletes_csv": str(REPO / "data" / "athletes.csv"),
+                         "example": "Tiger Woods", "known_threshold": 0.0}
+    config["sae"]["sites"] = [{"hook": "blocks.1.hook_resid_post", "width": 1,
+                               "sweep": {"jumprelu": [0.01]}}]
+    path = tmp_path / "gpt2.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, config=path)
+    assert result.returncode == 0, result.stderr[-4000:]
+    results = tmp_path / "results" / "smoke"
+    assert not (tmp_path / "work" / "smoke" / "model").exists()  # no organism trained
+    check = json.loads((results / "prompts" / "padding_check.json").read_text())
+    assert check["passed"] and check["prompts"] == 168
+    scores = pd.read_csv(results / "prompts" / "scores.csv")
+    assert set(scores["sport"]) == {"baseball", "basketball", "football"}
+    sweep = pd.read_csv(results / "saes" / "sweep.csv")
+    assert list(sweep["architecture"]) == ["jumprelu"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import matplotlib
+import matplotlib.ticker as ticker
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -58,6 +59,13 @@ def equal_loss_comparison(table: pd.DataFrame, baseline: str = "standard") -> pd
                                        "l0_needed", "l0_ratio_to_baseline"])
 
 
+def log_l0_axis(axis, **labels) -> None:
+    """Log-scaled L0 axis with plain numbers as tick labels."""
+    axis.set(xscale="log", **labels)
+    axis.xaxis.set_major_formatter(ticker.ScalarFormatter())
+    axis.xaxis.set_minor_formatter(ticker.NullFormatter())
+
+
 def pareto_figure(table: pd.DataFrame):
     """L0 vs loss recovered and L0 vs FVU, one row per hook point."""
     hooks = sorted(table["hook_name"].unique())
@@ -70,8 +78,8 @@ def pareto_figure(table: pd.DataFrame):
             axis = axes[row, column]
             sns.lineplot(data=site, x="l0", y=metric, hue="architecture", marker="o",
                          sort=True, estimator=None, ax=axis, hue_order=list(LABELS.values()))
-            axis.set(xscale="log", xlabel="L0 (active latents per token)",
-                     ylabel=metric.replace("_", " "), title=f"{hook}")
+            log_l0_axis(axis, xlabel="L0 (active latents per token)",
+                        ylabel=metric.replace("_", " "), title=f"{hook}")
     figure.tight_layout()
     return figure
 
@@ -85,7 +93,7 @@ def shrinkage_figure(table: pd.DataFrame):
                        facet_kws={"sharex": False}, hue_order=list(LABELS.values()))
     for axis in grid.axes.flat:
         axis.axhline(1.0, color="grey", ls="--")
-        axis.set(xscale="log", xlabel="L0", ylabel="shrinkage gamma")
+        log_l0_axis(axis, xlabel="L0", ylabel="shrinkage gamma")
     return grid.figure
 
 
