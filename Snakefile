@@ -42,6 +42,7 @@ include: "workflow/rules/model.smk"
 include: "workflow/rules/prompts.smk"
 include: "workflow/rules/activations.smk"
 include: "workflow/rules/sae.smk"
+include: "workflow/rules/localisation.smk"
 
 
 rule all:
@@ -50,3 +51,5 @@ rule all:
         rules.prepare_prompts.output,
         rules.train_model.output if ORGANISM else [],
         rules.summarise_saes.output,
+        rules.probe_sport.output,
+        rules.patch_facts.output,

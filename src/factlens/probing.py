@@ -1,0 +1,59 @@
+"""Linear probes for the sport at the final name token, layer by layer (PAPERS.md §1).
+
+The paper finds probe accuracy ~90% at Pythia-2.8B's layer 6, plateauing around 8:
+the sport is looked up by early-to-middle MLPs at the final name token. Probes are
+trained on some athletes and scored on held-out athletes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from factlens.prompts import position_ids_from_mask
+
+
+@torch.no_grad()
+def residual_at_positions(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                          positions: torch.Tensor, n_layers: int,
+                          batch_size: int = 64) -> torch.Tensor:
+    """Residual stream [layers + 1, rows, d] at one position per row: the embedding
+    output (resid_pre of block 0), then resid_post of every block."""
+    hooks = ["blocks.0.hook_resid_pre"] + [f"blocks.{layer}.hook_resid_post" for layer in range(n_layers)]
+    device = next(model.parameters()).device
+    chunks = []
+    for start in range(0, len(input_ids), batch_size):
+        ids = input_ids[start:start + batch_size]
+        mask = attention_mask[start:start + batch_size]
+        rows = torch.arange(len(ids))
+        pos = positions[start:start + batch_size]
+        _, cache = model.run_with_cache(ids.to(device), attention_mask=mask.to(device),
+                                        position_ids=position_ids_from_mask(mask).to(device),
+                                        names_filter=lambda name: name in hooks)
+        chunks.append(torch.stack([cache[h][rows, pos].float().cpu() for h in hooks]))
+    return torch.cat(chunks, dim=1)
+
+
+def split_athletes(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded split of row indices into probe-training and held-out athletes."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_test = max(1, int(round(test_fraction * n)))
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+def probe_accuracy_by_layer(features: torch.Tensor, labels: np.ndarray, train: np.ndarray,
+                            test: np.ndarray, regularisation: float = 1.0) -> pd.DataFrame:
+    """Held-out accuracy of a multinomial logistic-regression probe at each layer."""
+    rows = []
+    for layer, x in enumerate(features.numpy()):
+        mean, scale = x[train].mean(0), x[train].std(0) + 1e-6
+        standardised = (x - mean) / scale
+        probe = LogisticRegression(C=regularisation, max_iter=2000)
+        probe.fit(standardised[train], labels[train])
+        rows.append({"layer": layer, "site": "embed" if layer == 0 else f"resid_post {layer - 1}",
+                     "train_accuracy": probe.score(standardised[train], labels[train]),
+                     "test_accuracy": probe.score(standardised[test], labels[test]),
+                     "train_athletes": len(train), "test_athletes": len(test)})
+    return pd.DataFrame(rows)

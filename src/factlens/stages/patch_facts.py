@@ -1,0 +1,79 @@
+"""Activation patching on clean/corrupt Fact prompts: where is the sport looked up?"""
+
+from __future__ import annotations
+
+import logging
+
+import matplotlib
+import pandas as pd
+import seaborn as sns
+import torch
+from safetensors.torch import load_file
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from factlens.io import save_figure, write_table  # noqa: E402
+from factlens.loading import load_model  # noqa: E402
+from factlens.patching import pair_prompts, patching_effects, prompt_layout, summarise_effects  # noqa: E402
+from factlens.prompts import answer_ids  # noqa: E402
+from factlens.stages.common import model_arguments  # noqa: E402
+from factlens.world import SPORTS  # noqa: E402
+
+log = logging.getLogger("factlens.patching")
+
+COMPONENT_POSITIONS = ["final name token", "of"]
+
+
+def add_arguments(parser) -> None:
+    model_arguments(parser)
+    parser.add_argument("--prompts", required=True, help="fact_prompts.safetensors")
+    parser.add_argument("--pairs", type=int, default=200, help="clean/corrupt pairs")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--table", required=True, help="output CSV: mean fraction restored")
+    parser.add_argument("--figure", required=True, help="output PNG (+ PDF)")
+
+
+def heatmaps(residual, components):
+    """Fraction of the logit difference restored: residual stream by layer and position,
+    and attention vs MLP outputs by layer at the final name token and final token."""
+    sns.set_theme(style="white", context="paper")
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6),
+                                         gridspec_kw={"width_ratios": [2, 1]})
+    for axis, table, title in ((left, residual, "Residual stream"),
+                               (right, components, "Attention and MLP outputs")):
+        grid = table.pivot(index="hook", columns="position", values="restored_mean")
+        grid = grid.reindex(index=list(dict.fromkeys(table["hook"])),
+                            columns=list(dict.fromkeys(table["position"])))
+        sns.heatmap(grid, ax=axis, cmap="RdBu", center=0, vmin=-1, vmax=1, annot=True,
+                    fmt=".2f", cbar=axis is right, cbar_kws={"label": "fraction restored"})
+        axis.set(title=title, xlabel="", ylabel="")
+        axis.tick_params(axis="x", rotation=30)
+    figure.tight_layout()
+    return figure
+
+
+def run(args) -> None:
+    torch.set_num_threads(args.threads)
+    model, tokenizer = load_model(args.model, args.device, args.dtype)
+    prompts = load_file(args.prompts)
+    layout = prompt_layout(prompts["attention_mask"], prompts["first_name_index"],
+                           prompts["final_name_index"])
+    pairs = pair_prompts(prompts["label"], layout, prompts["kept"].bool(), args.pairs, args.seed)
+    if len(pairs.clean) == 0:
+        raise ValueError("no clean/corrupt pairs: no two known athletes of different sports "
+                         "have prompts of the same layout (name and prompt length)")
+    answers = answer_ids(tokenizer, SPORTS)
+    layers = model.cfg.n_layers
+    inputs = (model, prompts["input_ids"], prompts["attention_mask"], prompts["first_name_index"],
+              prompts["final_name_index"], pairs, answers)
+    residual_hooks = ["blocks.0.hook_resid_pre"] + [f"blocks.{l}.hook_resid_post" for l in range(layers)]
+    component_hooks = [f"blocks.{l}.hook_{kind}_out" for l in range(layers) for kind in ("attn", "mlp")]
+    residual = summarise_effects(patching_effects(*inputs, residual_hooks))
+    components = summarise_effects(patching_effects(*inputs, component_hooks,
+                                                    groups=COMPONENT_POSITIONS))
+    table = pd.concat([residual.assign(family="residual"),
+                                         components.assign(family="component")])
+    log.info("%d pairs; fraction restored:\n%s", len(pairs.clean), table.to_string(index=False))
+    write_table(table, args.table)
+    save_figure(heatmaps(residual, components), args.figure)

@@ -1,0 +1,66 @@
+# Fact-finding localisation on the known facts: sport probes by layer and activation
+# patching of clean/corrupt prompt pairs.
+
+PROMPTS = rules.prepare_prompts.output.prompts
+
+
+rule probe_sport:
+    input:
+        code("probing.py", "prompts.py", "loading.py", "stages/probe_sport.py"),
+        prompts=PROMPTS,
+        model=MODEL if ORGANISM else [],
+    output:
+        table=f"{RESULTS}/localisation/probe_accuracy.csv",
+        figure=f"{RESULTS}/localisation/probe_accuracy.png",
+        figure_pdf=f"{RESULTS}/localisation/probe_accuracy.pdf",
+    params:
+        model=MODEL,
+        device=config["model"]["device"],
+        dtype=config["model"]["dtype"],
+        test_fraction=config["localisation"]["probe"]["test_fraction"],
+        regularisation=config["localisation"]["probe"]["regularisation"],
+        seed=config["localisation"]["probe"]["seed"],
+    log:
+        f"{WORK}/logs/probe_sport.log",
+    benchmark:
+        f"{WORK}/benchmarks/probe_sport.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=20,
+    shell:
+        "python -m factlens probe-sport --model {params.model:q} --threads {threads}"
+        " --device {params.device} --dtype {params.dtype} --prompts {input.prompts:q}"
+        " --test-fraction {params.test_fraction} --regularisation {params.regularisation}"
+        " --seed {params.seed} --table {output.table:q} --figure {output.figure:q} 2> {log:q}"
+
+
+rule patch_facts:
+    input:
+        code("patching.py", "prompts.py", "tokenizer.py", "loading.py", "world.py",
+             "stages/patch_facts.py"),
+        prompts=PROMPTS,
+        model=MODEL if ORGANISM else [],
+    output:
+        table=f"{RESULTS}/localisation/patching.csv",
+        figure=f"{RESULTS}/localisation/patching.png",
+        figure_pdf=f"{RESULTS}/localisation/patching.pdf",
+    params:
+        model=MODEL,
+        device=config["model"]["device"],
+        dtype=config["model"]["dtype"],
+        pairs=config["localisation"]["patching"]["pairs"],
+        seed=config["localisation"]["patching"]["seed"],
+    log:
+        f"{WORK}/logs/patch_facts.log",
+    benchmark:
+        f"{WORK}/benchmarks/patch_facts.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    shell:
+        "python -m factlens patch-facts --model {params.model:q} --threads {threads}"
+        " --device {params.device} --dtype {params.dtype} --prompts {input.prompts:q}"
+        " --pairs {params.pairs} --seed {params.seed} --table {output.table:q}"
+        " --figure {output.figure:q} 2> {log:q}"
