@@ -43,6 +43,7 @@ include: "workflow/rules/prompts.smk"
 include: "workflow/rules/activations.smk"
 include: "workflow/rules/sae.smk"
 include: "workflow/rules/localisation.smk"
+include: "workflow/rules/directions.smk"
 
 
 rule all:
@@ -53,3 +54,4 @@ rule all:
         rules.summarise_saes.output,
         rules.probe_sport.output,
         rules.patch_facts.output,
+        expand(rules.check_directions.output, hook=config["directions"]["sites"]),

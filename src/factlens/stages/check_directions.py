@@ -1,0 +1,105 @@
+"""Learn a DAS direction at one site and run the illusion check on it and on
+directions found without optimisation (mean difference, probe, neuron, SAE latent)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import matplotlib
+import pandas as pd
+import seaborn as sns
+import torch
+from safetensors.torch import load_file
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from factlens.das import (DASSettings, PromptSet, make_pairs, patching_outcome,  # noqa: E402
+                          site_activations, train_das)
+from factlens.illusion import baseline_directions, check_direction, verdict  # noqa: E402
+from factlens.io import save_figure, write_table  # noqa: E402
+from factlens.loading import check_hook_name, load_model  # noqa: E402
+from factlens.prompts import answer_ids  # noqa: E402
+from factlens.sae.saving import load_sae  # noqa: E402
+from factlens.stages.common import model_arguments, parse_settings, settings_argument  # noqa: E402
+from factlens.subspace import downstream_reader  # noqa: E402
+from factlens.world import SPORTS  # noqa: E402
+
+log = logging.getLogger("factlens.directions")
+
+
+def add_arguments(parser) -> None:
+    model_arguments(parser)
+    settings_argument(parser)
+    parser.add_argument("--prompts", required=True, help="fact_prompts.safetensors")
+    parser.add_argument("--hook", required=True, help="site, at the final name token")
+    parser.add_argument("--sports", type=json.loads, required=True, help="JSON: two sports")
+    parser.add_argument("--test-fraction", type=float, default=0.3)
+    parser.add_argument("--pairs", type=int, default=400, help="training pairs (test: half)")
+    parser.add_argument("--sae", default="", help="SAE folder at this hook (optional)")
+    parser.add_argument("--table", required=True, help="output CSV")
+    parser.add_argument("--figure", required=True, help="output PNG (+ PDF)")
+
+
+def illusion_figure(table: pd.DataFrame, hook: str):
+    sns.set_theme(style="whitegrid", context="paper")
+    shown = table[table["direction"] != "full component"]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 3.4))
+    sns.barplot(data=shown, x="direction", y="fldd", hue="variant", ax=left)
+    full = table.loc[table["direction"] == "full component", "fldd"]
+    if len(full):
+        left.axhline(float(full.iloc[0]), color="black", ls="--", label="full component")
+    left.set(ylabel="fractional logit-difference decrease", xlabel="", title=f"Patching at {hook}")
+    left.legend(fontsize=7)
+    sns.barplot(data=shown[shown["variant"] != "v"], x="direction", y="separation",
+                hue="variant", ax=right)
+    right.set(ylabel="class separation of unpatched projections (d)", xlabel="",
+              title="Dormancy: does the part vary with the sport?")
+    for axis in (left, right):
+        axis.tick_params(axis="x", rotation=20)
+    figure.tight_layout()
+    return figure
+
+
+def run(args) -> None:
+    torch.set_num_threads(args.threads)
+    settings = parse_settings(args.settings, DASSettings)
+    model, tokenizer = load_model(args.model, args.device, args.dtype)
+    check_hook_name(model, args.hook)
+    data = load_file(args.prompts)
+    wanted = torch.tensor([SPORTS.index(s) for s in args.sports])
+    rows = (data["kept"].bool() & torch.isin(data["label"], wanted)).nonzero().flatten()
+    if len(rows) < 20:
+        raise ValueError(f"only {len(rows)} known athletes of {args.sports}; need at least 20")
+    prompts = PromptSet(data["input_ids"][rows], data["attention_mask"][rows],
+                        data["final_name_index"][rows], data["label"][rows])
+    order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(settings.seed))
+    n_test = max(2, int(args.test_fraction * len(rows)))
+    test, train = order[:n_test], order[n_test:]
+    answers = answer_ids(tokenizer, SPORTS)
+    activations = site_activations(model, prompts, args.hook)
+    base, source = (train[i] for i in make_pairs(prompts.label[train], settings.seed, args.pairs))
+    test_base, test_source = (test[i] for i in make_pairs(prompts.label[test], settings.seed + 1,
+                                                          max(1, args.pairs // 2)))
+
+    das, losses = train_das(model, prompts, args.hook, activations, base, source, answers, settings)
+    log.info("DAS loss by epoch: %s", [round(x, 4) for x in losses])
+    sae = load_sae(args.sae)[0] if args.sae else None
+    directions = {"DAS": das, **baseline_directions(activations, prompts.label, train,
+                                                    neurons=args.hook.endswith("mlp.hook_post"),
+                                                    sae=sae)}
+    reader = downstream_reader(model, args.hook)
+    full = patching_outcome(model, prompts, args.hook, activations, test_base, test_source,
+                            answers, None)
+    records = [{"direction": "full component", "variant": "whole activation", **full}]
+    for name, vector in directions.items():
+        found = pd.DataFrame(check_direction(model, prompts, args.hook, activations, test_base,
+                                             test_source, answers, vector, reader, test))
+        found["direction"], found["verdict"] = name, verdict(found)
+        records.extend(found.to_dict("records"))
+    table = pd.DataFrame(records)
+    table.insert(0, "hook", args.hook)
+    log.info("illusion check at %s:\n%s", args.hook, table.to_string(index=False))
+    write_table(table, args.table)
+    save_figure(illusion_figure(table, args.hook), args.figure)
