@@ -112,9 +112,10 @@ def test_changing_one_sparsity_coefficient_reruns_only_that_sae(smoke_run, tmp_p
     changed.write_text(yaml.safe_dump(config))
     jobs = planned_jobs(snakemake(smoke_run, "--dry-run", config=changed))
     # one SAE retrains; its hook's evaluation (one job for all SAEs of a hook, which
-    # shares the model and reference losses) and the sweep summary follow
+    # shares the model and reference losses), the sweep summary and the illusion check
+    # that takes its latents at that hook follow
     assert jobs == {"train_sae": 1, "evaluate_saes_blocks_1_hook_resid_post": 1,
-                    "summarise_saes": 1, "all": 1}
+                    "summarise_saes": 1, "check_directions": 1, "all": 1}
 
 
 def test_real_model_path_runs_the_same_workflow_on_a_model_folder(tiny_model_dirs, tmp_path):

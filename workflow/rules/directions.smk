@@ -41,4 +41,4 @@ rule check_directions:
         " --device {params.device} --dtype {params.dtype} --settings {params.settings:q}"
         " --prompts {input.prompts:q} --hook {wildcards.hook:q} --sports {params.sports:q}"
         " --pairs {params.pairs} --test-fraction {params.test_fraction}"
-        " --sae {params.sae:q} --table {output.table:q} --figure {output.figure:q} 2> {log:q}"
+        " --sae={params.sae:q} --table {output.table:q} --figure {output.figure:q} 2> {log:q}"
