@@ -44,16 +44,17 @@ def add_arguments(parser) -> None:
 
 def illusion_figure(table: pd.DataFrame, hook: str):
     sns.set_theme(style="whitegrid", context="paper")
+    colours = dict(zip(("v", "v_row", "v_null"), sns.color_palette(n_colors=3)))
     shown = table[table["direction"] != "full component"]
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 3.4))
-    sns.barplot(data=shown, x="direction", y="fldd", hue="variant", ax=left)
+    sns.barplot(data=shown, x="direction", y="fldd", hue="variant", palette=colours, ax=left)
     full = table.loc[table["direction"] == "full component", "fldd"]
     if len(full):
         left.axhline(float(full.iloc[0]), color="black", ls="--", label="full component")
     left.set(ylabel="fractional logit-difference decrease", xlabel="", title=f"Patching at {hook}")
     left.legend(fontsize=7)
     sns.barplot(data=shown[shown["variant"] != "v"], x="direction", y="separation",
-                hue="variant", ax=right)
+                hue="variant", palette=colours, ax=right)
     right.set(ylabel="class separation of unpatched projections (d)", xlabel="",
               title="Dormancy: does the part vary with the sport?")
     for axis in (left, right):
