@@ -21,7 +21,7 @@ from factlens.stages.cache_activations import model_runner
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--hooks", nargs="+",
-                        default=["blocks.1.hook_resid_post", "blocks.1.mlp.hook_post"])
+                        default=["blocks.1.hook_resid_post", "blocks.0.mlp.hook_post"])
     parser.add_argument("--rows", type=int, default=256)
     parser.add_argument("--context", type=int, default=64)
     parser.add_argument("--batch-rows", type=int, default=64)
