@@ -44,6 +44,7 @@ include: "workflow/rules/activations.smk"
 include: "workflow/rules/sae.smk"
 include: "workflow/rules/localisation.smk"
 include: "workflow/rules/directions.smk"
+include: "workflow/rules/attribution.smk"
 
 
 rule all:
@@ -55,3 +56,4 @@ rule all:
         rules.probe_sport.output,
         rules.patch_facts.output,
         expand(rules.check_directions.output, hook=config["directions"]["sites"]),
+        rules.attribute_latents.output,

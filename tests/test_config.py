@@ -94,3 +94,12 @@ def test_bad_config_stops_before_any_rule(tmp_path):
     assert result.returncode != 0
     assert "n_athletes" in output
     assert "rule prepare_world" not in output and not (tmp_path / "work").exists()
+
+
+def test_attribution_must_name_saes_of_the_sweep(tmp_path):
+    config = _set(copy.deepcopy(_load("smoke.yaml")), "attribution.upstream.coefficient", 0.9)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = _dry_run(path, tmp_path)
+    assert result.returncode != 0
+    assert "attribution.upstream: no jumprelu SAE with coefficient 0.9" in result.stderr + result.stdout

@@ -125,8 +125,6 @@ def test_real_model_path_runs_the_same_workflow_on_a_model_folder(tiny_model_dir
     config["model"] = {"name": str(tiny_model_dirs["gpt2"]), "device": "cpu"}
     config["prompts"] = {"athletes_csv": str(REPO / "data" / "athletes.csv"),
                          "example": "Tiger Woods", "known_threshold": 0.0}
-    config["sae"]["sites"] = [{"hook": "blocks.1.hook_resid_post", "width": 1,
-                               "sweep": {"jumprelu": [0.01]}}]
     path = tmp_path / "gpt2.yaml"
     path.write_text(yaml.safe_dump(config))
     result = snakemake(tmp_path, config=path)
@@ -138,4 +136,5 @@ def test_real_model_path_runs_the_same_workflow_on_a_model_folder(tiny_model_dir
     scores = pd.read_csv(results / "prompts" / "scores.csv")
     assert set(scores["sport"]) == {"baseball", "basketball", "football"}
     sweep = pd.read_csv(results / "saes" / "sweep.csv")
-    assert list(sweep["architecture"]) == ["jumprelu"]
+    assert len(sweep) == 8
+    assert (results / "attribution" / "comparison.csv").exists()
