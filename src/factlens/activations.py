@@ -141,9 +141,9 @@ def cache_activations(run_rows: Callable[[torch.Tensor], dict[str, torch.Tensor]
                                      "tokens": stop - start, "sha256": sha256_file(path)}
         for hook in stores:
             manifests[hook]["shards"] = [done[hook][i] for i in sorted(done[hook])]
-            manifests[hook]["d"] = int(_width(stores[hook], done[hook][index]))
             write_json(manifests[hook], stores[hook] / PROGRESS)
     for hook, store in stores.items():
+        manifests[hook]["d"] = _width(store, done[hook][0])
         manifests[hook]["complete"] = True
         write_json(manifests[hook], store / MANIFEST)
         (store / PROGRESS).unlink()

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from factlens.prompts import position_ids_from_mask
+from factlens.prompts import forward_logits
 
 
 @dataclass
@@ -56,9 +56,8 @@ class SplicedModel:
         self.splice = self._clean_splice()
 
     def _forward(self, hooks):
-        logits = self.model.run_with_hooks(
-            self.prompts.input_ids, fwd_hooks=hooks, attention_mask=self.prompts.attention_mask,
-            position_ids=position_ids_from_mask(self.prompts.attention_mask))[:, -1].float()
+        logits = forward_logits(self.model, self.prompts.input_ids, self.prompts.attention_mask,
+                                hooks)[:, -1].float()
         return logits[self.rows, self.good] - logits[self.rows, self.bad]
 
     @torch.no_grad()
@@ -85,10 +84,8 @@ class SplicedModel:
             captured["up"] = activation.detach()
 
         with torch.no_grad():
-            self.model.run_with_hooks(
-                other_prompts.input_ids, fwd_hooks=[(self.up_hook, grab)],
-                attention_mask=other_prompts.attention_mask,
-                position_ids=position_ids_from_mask(other_prompts.attention_mask))
+            forward_logits(self.model, other_prompts.input_ids, other_prompts.attention_mask,
+                           [(self.up_hook, grab)])
         return self.up_sae.features(captured["up"][self.rows, other_prompts.position])
 
     def run(self, features: torch.Tensor, need_grad: bool = False):
@@ -138,7 +135,7 @@ def integrated_gradients(spliced: SplicedModel, corrupt_features: torch.Tensor, 
     theta = _threshold(spliced.down_sae)
     gradients, jump = [], torch.zeros(len(clean))
     crossings = torch.zeros(len(clean), dtype=torch.long)
-    previous_active = None
+    previous_active = previous_gradient = None
     for step in range(steps + 1):
         features = clean.clone()
         features[:, latent] = clean[:, latent] + step / steps * delta

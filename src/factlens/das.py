@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import orthogonal
 
-from factlens.prompts import position_ids_from_mask
+from factlens.prompts import forward_logits
 from factlens.subspace import patch_along
 
 
@@ -53,10 +53,7 @@ def run_with_replacement(model, prompts: PromptSet, hook: str,
             return activation
         return activation.index_put((rows, positions), replace(here, rows).to(activation.dtype))
 
-    logits = model.run_with_hooks(
-        prompts.input_ids.to(device), fwd_hooks=[(hook, hook_fn)],
-        attention_mask=prompts.attention_mask.to(device),
-        position_ids=position_ids_from_mask(prompts.attention_mask).to(device))
+    logits = forward_logits(model, prompts.input_ids, prompts.attention_mask, [(hook, hook_fn)])
     return logits[:, -1].float()
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from factlens.prompts import position_ids_from_mask
+from factlens.prompts import forward_logits
 
 SUFFIX = (" plays", " the", " sport", " of")
 
@@ -83,15 +83,6 @@ def logit_difference(logits: torch.Tensor, answer_ids: torch.Tensor, good: torch
     return final.gather(1, answer_ids[good][:, None])[:, 0] - final.gather(1, answer_ids[bad][:, None])[:, 0]
 
 
-def _run(model, input_ids, attention_mask, hooks=()):
-    device = next(model.parameters()).device
-    kwargs = dict(attention_mask=attention_mask.to(device),
-                  position_ids=position_ids_from_mask(attention_mask).to(device))
-    if hooks:
-        return model.run_with_hooks(input_ids.to(device), fwd_hooks=list(hooks), **kwargs)
-    return model(input_ids.to(device), **kwargs)
-
-
 def _patch_from(source: torch.Tensor, mask: torch.Tensor):
     def hook_fn(activation, hook=None):
         return torch.where(mask[..., None].to(activation.device), source.to(activation.dtype), activation)
@@ -121,9 +112,9 @@ def patching_effects(model, input_ids: torch.Tensor, attention_mask: torch.Tenso
                 captured[name] = activation.detach().clone()
             return store
 
-        clean_ld = logit_difference(_run(model, clean_ids, clean_mask, [(h, capture(h)) for h in hooks]),
+        clean_ld = logit_difference(forward_logits(model, clean_ids, clean_mask, [(h, capture(h)) for h in hooks]),
                                     answer_ids, good, bad).cpu()
-        corrupt_ld = logit_difference(_run(model, corrupt_ids, corrupt_mask), answer_ids, good, bad).cpu()
+        corrupt_ld = logit_difference(forward_logits(model, corrupt_ids, corrupt_mask), answer_ids, good, bad).cpu()
         masks = position_groups(first_name[clean], final_name[clean], input_ids.shape[1])
         for group, mask in masks.items():
             if groups is not None and group not in groups:
@@ -131,7 +122,7 @@ def patching_effects(model, input_ids: torch.Tensor, attention_mask: torch.Tenso
             if not mask.any():
                 continue
             for hook in hooks:
-                patched = _run(model, corrupt_ids, corrupt_mask,
+                patched = forward_logits(model, corrupt_ids, corrupt_mask,
                                [(hook, _patch_from(captured[hook], mask))])
                 patched_ld = logit_difference(patched, answer_ids, good, bad).cpu()
                 restored = (patched_ld - corrupt_ld) / (clean_ld - corrupt_ld)

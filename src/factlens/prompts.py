@@ -95,13 +95,16 @@ def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
 
 
 def forward_logits(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                   **kwargs) -> torch.Tensor:
-    """Logits of a left-padded batch for a TransformerBridge or a HF causal LM."""
+                   hooks=()) -> torch.Tensor:
+    """Logits of a left-padded batch for a TransformerBridge or a HF causal LM, with
+    positions from the mask; `hooks` ((name, function) pairs) need a bridge."""
     check_left_padded(attention_mask)
     device = next(model.parameters()).device
     inputs = dict(attention_mask=attention_mask.to(device),
                   position_ids=position_ids_from_mask(attention_mask).to(device))
-    output = model(input_ids.to(device), **inputs, **kwargs)
+    if hooks:
+        return model.run_with_hooks(input_ids.to(device), fwd_hooks=list(hooks), **inputs)
+    output = model(input_ids.to(device), **inputs)
     return output.logits if hasattr(output, "logits") else output
 
 

@@ -9,21 +9,18 @@ import logging
 import matplotlib
 import pandas as pd
 import seaborn as sns
-import torch
 from safetensors.torch import load_file
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 from factlens.attribution import (SplicedModel, activation_patching, attribution_patching,  # noqa: E402
                                   choose_latents, compare_methods, integrated_gradients)
 from factlens.das import PromptSet  # noqa: E402
 from factlens.io import save_figure, write_table  # noqa: E402
-from factlens.loading import load_model  # noqa: E402
 from factlens.patching import pair_prompts, prompt_layout  # noqa: E402
 from factlens.prompts import answer_ids  # noqa: E402
 from factlens.sae.saving import load_sae  # noqa: E402
-from factlens.stages.common import model_arguments  # noqa: E402
+from factlens.stages.common import model_arguments, open_model  # noqa: E402
 from factlens.world import SPORTS  # noqa: E402
 
 log = logging.getLogger("factlens.attribution")
@@ -70,8 +67,7 @@ def scatter_figure(estimates: pd.DataFrame):
 
 
 def run(args) -> None:
-    torch.set_num_threads(args.threads)
-    model, tokenizer = load_model(args.model, args.device, args.dtype)
+    model, tokenizer = open_model(args)
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     data = load_file(args.prompts)

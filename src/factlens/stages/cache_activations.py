@@ -11,8 +11,8 @@ from tqdm import tqdm
 
 from factlens.activations import cache_activations, token_stream
 from factlens.io import read_documents
-from factlens.loading import check_hook_name, load_model
-from factlens.stages.common import model_arguments
+from factlens.loading import check_hook_name
+from factlens.stages.common import model_arguments, open_model
 
 log = logging.getLogger("factlens.activations")
 
@@ -62,10 +62,9 @@ def model_runner(model, hooks: list[str], stop_early: bool = True):
 
 
 def run(args) -> None:
-    torch.set_num_threads(args.threads)
     if len(args.hooks) != len(args.stores):
         raise ValueError("--hooks and --stores must have the same length")
-    model, tokenizer = load_model(args.model, args.device, args.dtype)
+    model, tokenizer = open_model(args)
     for hook in args.hooks:
         check_hook_name(model, hook)
     stream = token_stream(tokenizer, read_documents(args.corpus), args.context_length,

@@ -19,10 +19,10 @@ from factlens.das import (DASSettings, PromptSet, make_pairs, patching_outcome, 
                           site_activations, train_das)
 from factlens.illusion import baseline_directions, check_direction, verdict  # noqa: E402
 from factlens.io import save_figure, write_table  # noqa: E402
-from factlens.loading import check_hook_name, load_model  # noqa: E402
+from factlens.loading import check_hook_name  # noqa: E402
 from factlens.prompts import answer_ids  # noqa: E402
 from factlens.sae.saving import load_sae  # noqa: E402
-from factlens.stages.common import model_arguments, parse_settings, settings_argument  # noqa: E402
+from factlens.stages.common import model_arguments, open_model, parse_settings, settings_argument  # noqa: E402
 from factlens.subspace import downstream_reader  # noqa: E402
 from factlens.world import SPORTS  # noqa: E402
 
@@ -64,9 +64,8 @@ def illusion_figure(table: pd.DataFrame, hook: str):
 
 
 def run(args) -> None:
-    torch.set_num_threads(args.threads)
     settings = parse_settings(args.settings, DASSettings)
-    model, tokenizer = load_model(args.model, args.device, args.dtype)
+    model, tokenizer = open_model(args)
     check_hook_name(model, args.hook)
     data = load_file(args.prompts)
     wanted = torch.tensor([SPORTS.index(s) for s in args.sports])

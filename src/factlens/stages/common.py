@@ -28,3 +28,13 @@ def model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--dtype", default="float32", help="float32, bfloat16 or float16")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
+
+
+def open_model(args):
+    """Set the CPU threads and load (model, tokenizer) as `model_arguments` describe."""
+    import torch
+
+    from factlens.loading import load_model
+
+    torch.set_num_threads(args.threads)
+    return load_model(args.model, args.device, args.dtype)

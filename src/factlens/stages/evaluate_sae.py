@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import logging
 
-import torch
 
 from factlens.activations import ActivationStore, token_stream
 from factlens.io import read_documents, write_json
-from factlens.loading import load_model
 from factlens.sae.metrics import loss_recovered, reconstruction_metrics
 from factlens.sae.saving import load_sae
 from factlens.splicing import spliced_cross_entropy, zero_ablation
-from factlens.stages.common import model_arguments
+from factlens.stages.common import model_arguments, open_model
 
 log = logging.getLogger("factlens.sae_evaluation")
 
@@ -30,13 +28,12 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> None:
-    torch.set_num_threads(args.threads)
     if len(args.saes) != len(args.outs):
         raise ValueError("--saes and --outs must have the same length")
     store = ActivationStore(args.store)
     hook = store.manifest["hook"]
     activations = store.all()
-    model, tokenizer = load_model(args.model, args.device, args.dtype)
+    model, tokenizer = open_model(args)
     device = next(model.parameters()).device
     stream = token_stream(tokenizer, read_documents(args.corpus), store.manifest["context_length"],
                           store.manifest["max_tokens"])

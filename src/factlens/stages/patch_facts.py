@@ -7,17 +7,15 @@ import logging
 import matplotlib
 import pandas as pd
 import seaborn as sns
-import torch
 from safetensors.torch import load_file
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from factlens.io import save_figure, write_table  # noqa: E402
-from factlens.loading import load_model  # noqa: E402
 from factlens.patching import pair_prompts, patching_effects, prompt_layout, summarise_effects  # noqa: E402
 from factlens.prompts import answer_ids  # noqa: E402
-from factlens.stages.common import model_arguments  # noqa: E402
+from factlens.stages.common import model_arguments, open_model  # noqa: E402
 from factlens.world import SPORTS  # noqa: E402
 
 log = logging.getLogger("factlens.patching")
@@ -54,8 +52,7 @@ def heatmaps(residual, components):
 
 
 def run(args) -> None:
-    torch.set_num_threads(args.threads)
-    model, tokenizer = load_model(args.model, args.device, args.dtype)
+    model, tokenizer = open_model(args)
     prompts = load_file(args.prompts)
     layout = prompt_layout(prompts["attention_mask"], prompts["first_name_index"],
                            prompts["final_name_index"])

@@ -12,10 +12,9 @@ from safetensors.torch import save_file
 from factlens.athletes import load_athletes_csv
 from factlens.evaluation import fact_prompts
 from factlens.io import atomic_path, write_json, write_table
-from factlens.loading import load_model
 from factlens.prompts import accuracy_table, padding_check, score_prompts
 from factlens.world import SPORTS, example_athlete
-from factlens.stages.common import model_arguments
+from factlens.stages.common import model_arguments, open_model
 
 log = logging.getLogger("factlens.prompts")
 
@@ -49,8 +48,7 @@ def read_athletes(args) -> tuple[pd.DataFrame, str]:
 
 
 def run(args) -> None:
-    torch.set_num_threads(args.threads)
-    model, tokenizer = load_model(args.model, args.device, args.dtype)
+    model, tokenizer = open_model(args)
     athletes, example = read_athletes(args)
     prompts = fact_prompts(athletes, example, args.separator)
     batch, scores = score_prompts(model, tokenizer, athletes, prompts, SPORTS,

@@ -6,16 +6,14 @@ import logging
 
 import matplotlib
 import seaborn as sns
-import torch
 from safetensors.torch import load_file
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from factlens.io import save_figure, write_table  # noqa: E402
-from factlens.loading import load_model  # noqa: E402
 from factlens.probing import probe_accuracy_by_layer, residual_at_positions, split_athletes  # noqa: E402
-from factlens.stages.common import model_arguments  # noqa: E402
+from factlens.stages.common import model_arguments, open_model  # noqa: E402
 
 log = logging.getLogger("factlens.probe")
 
@@ -47,8 +45,7 @@ def probe_figure(table):
 
 
 def run(args) -> None:
-    torch.set_num_threads(args.threads)
-    model, _ = load_model(args.model, args.device, args.dtype)
+    model, _ = open_model(args)
     prompts = load_file(args.prompts)
     kept = prompts["kept"].bool().nonzero().flatten()
     if len(kept) < 10:
