@@ -7,6 +7,7 @@ in) before any rule starts; see README.md for the stages and how to rerun parts.
 """
 
 import json
+import shlex
 from pathlib import Path
 
 from snakemake.utils import min_version, validate
@@ -18,6 +19,9 @@ configfile: "config/config.yaml"
 
 
 validate(config, "workflow/schemas/config.schema.yaml", set_default=True)
+
+
+report: "workflow/report/workflow.rst"
 
 SRC = Path(workflow.basedir) / "src" / "factlens"
 WORK = config["workdir"]
@@ -45,6 +49,8 @@ include: "workflow/rules/sae.smk"
 include: "workflow/rules/localisation.smk"
 include: "workflow/rules/directions.smk"
 include: "workflow/rules/attribution.smk"
+include: "workflow/rules/report.smk"
+include: "workflow/rules/archive.smk"
 
 
 rule all:
@@ -57,3 +63,4 @@ rule all:
         rules.patch_facts.output,
         expand(rules.check_directions.output, hook=config["directions"]["sites"]),
         rules.attribute_latents.output,
+        rules.archive_results.output,

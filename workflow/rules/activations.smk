@@ -35,9 +35,9 @@ rule cache_activations:
         device=config["model"]["device"],
         dtype=config["model"]["dtype"],
     log:
-        f"{WORK}/logs/cache_activations_{{split}}.log",
+        f"{WORK}/logs/cache_activations/{{split}}.log",
     benchmark:
-        f"{WORK}/benchmarks/cache_activations_{{split}}.tsv"
+        f"{WORK}/benchmarks/cache_activations/{{split}}.tsv"
     threads: config["threads"]
     resources:
         mem_mb=4000,

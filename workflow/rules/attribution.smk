@@ -33,7 +33,8 @@ rule attribute_latents:
     output:
         estimates=f"{RESULTS}/attribution/estimates.csv",
         comparison=f"{RESULTS}/attribution/comparison.csv",
-        figure=f"{RESULTS}/attribution/scatter.png",
+        figure=report(f"{RESULTS}/attribution/scatter.png", caption="../report/attribution.rst",
+                      category="Attribution"),
         figure_pdf=f"{RESULTS}/attribution/scatter.pdf",
     params:
         model=MODEL,

@@ -17,7 +17,8 @@ rule check_directions:
         sae=lambda w: [f"{site_sae(w.hook)}/sae_weights.safetensors"] if site_sae(w.hook) else [],
     output:
         table=f"{RESULTS}/directions/{{hook}}/illusion.csv",
-        figure=f"{RESULTS}/directions/{{hook}}/illusion.png",
+        figure=report(f"{RESULTS}/directions/{{hook}}/illusion.png", caption="../report/illusion.rst",
+                      category="Illusion checks", labels={"site": "{hook}"}),
         figure_pdf=f"{RESULTS}/directions/{{hook}}/illusion.pdf",
     params:
         model=MODEL,

@@ -11,7 +11,8 @@ rule probe_sport:
         model=MODEL if ORGANISM else [],
     output:
         table=f"{RESULTS}/localisation/probe_accuracy.csv",
-        figure=f"{RESULTS}/localisation/probe_accuracy.png",
+        figure=report(f"{RESULTS}/localisation/probe_accuracy.png", caption="../report/probes.rst",
+                      category="Fact finding"),
         figure_pdf=f"{RESULTS}/localisation/probe_accuracy.pdf",
     params:
         model=MODEL,
@@ -43,7 +44,8 @@ rule patch_facts:
         model=MODEL if ORGANISM else [],
     output:
         table=f"{RESULTS}/localisation/patching.csv",
-        figure=f"{RESULTS}/localisation/patching.png",
+        figure=report(f"{RESULTS}/localisation/patching.png", caption="../report/patching.rst",
+                      category="Fact finding"),
         figure_pdf=f"{RESULTS}/localisation/patching.pdf",
     params:
         model=MODEL,

@@ -12,7 +12,8 @@ rule train_model:
     output:
         model=directory(f"{WORK}/model"),
         loss_curve=f"{RESULTS}/model/loss_curve.csv",
-        figure=f"{RESULTS}/model/training.png",
+        figure=report(f"{RESULTS}/model/training.png", caption="../report/training.rst",
+                      category="Model organism"),
         figure_pdf=f"{RESULTS}/model/training.pdf",
         accuracy=f"{RESULTS}/model/accuracy.json",
     params:

@@ -45,7 +45,7 @@ rule train_sae:
     input:
         code("sae/__init__.py", "sae/base.py", "sae/relu.py", "sae/gated.py",
              "sae/jumprelu.py", "sae/topk.py", "sae/train.py", "sae/saving.py",
-             "activations.py", "stages/train_sae.py"),
+             "activations.py", "loading.py", "stages/train_sae.py"),
         store=f"{store('train', '{hook}')}/manifest.json",
     output:
         weights=f"{sae_dir('{hook}', '{arch}', '{coefficient}')}/sae_weights.safetensors",
@@ -58,6 +58,7 @@ rule train_sae:
         options=options,
         buffer_shards=config["sae"]["buffer_shards"],
         model_name=config["model"]["name"],
+        device=config["model"]["device"],
     log:
         f"{WORK}/logs/train_sae/{{hook}}/{{arch}}/{{coefficient}}.log",
     benchmark:
@@ -68,6 +69,7 @@ rule train_sae:
         runtime=60,
     shell:
         "python -m factlens train-sae --settings {params.settings:q} --threads {threads}"
+        " --device {params.device}"
         " --store $(dirname {input.store:q}) --architecture {wildcards.arch}"
         " --coefficient {wildcards.coefficient} --width {params.width}"
         " --learning-rate {params.learning_rate} --options {params.options:q}"
@@ -123,9 +125,10 @@ rule summarise_saes:
         table=f"{RESULTS}/saes/sweep.csv",
         markdown=f"{RESULTS}/saes/sweep.md",
         comparison=f"{RESULTS}/saes/l0_at_equal_loss_recovered.csv",
-        pareto=f"{RESULTS}/saes/pareto.png",
+        pareto=report(f"{RESULTS}/saes/pareto.png", caption="../report/pareto.rst", category="SAEs"),
         pareto_pdf=f"{RESULTS}/saes/pareto.pdf",
-        shrinkage=f"{RESULTS}/saes/shrinkage.png",
+        shrinkage=report(f"{RESULTS}/saes/shrinkage.png", caption="../report/shrinkage.rst",
+                         category="SAEs"),
         shrinkage_pdf=f"{RESULTS}/saes/shrinkage.pdf",
     log:
         f"{WORK}/logs/summarise_saes.log",

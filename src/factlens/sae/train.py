@@ -31,6 +31,7 @@ class SAETrainingSettings:
     resample_every: int
     resample_warmup_steps: int
     log_every: int
+    autocast: str = "none"
 
 
 def input_scale(sample: torch.Tensor) -> float:
@@ -61,8 +62,8 @@ def resample_dead_latents(sae: SparseAutoencoder, optimizer: torch.optim.Optimiz
     if len(indices) == 0:
         return 0
     error = (x - sae.decode(sae.encode(x))).pow(2).sum(-1)
-    picks = torch.multinomial(error + 1e-12, len(indices), replacement=True, generator=generator)
-    directions = x[picks] - sae.b_dec
+    picks = torch.multinomial(error.cpu() + 1e-12, len(indices), replacement=True, generator=generator)
+    directions = x[picks.to(x.device)] - sae.b_dec
     directions /= directions.norm(dim=-1, keepdim=True).clamp_min(1e-8)
     alive_norm = sae.W_enc[:, ~dead].norm(dim=0).mean() if (~dead).any() else torch.tensor(1.0)
     sae.W_dec[indices] = directions
@@ -80,9 +81,13 @@ def resample_dead_latents(sae: SparseAutoencoder, optimizer: torch.optim.Optimiz
 
 
 def training_step(sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, x: torch.Tensor,
-                  sparsity_coefficient: float) -> tuple[torch.Tensor, dict]:
-    """One optimiser step on scaled inputs `x`, with the decoder kept on the unit sphere."""
-    loss, parts = sae.loss(x, sparsity_coefficient)
+                  sparsity_coefficient: float, autocast: str = "none") -> tuple[torch.Tensor, dict]:
+    """One optimiser step on scaled inputs `x`, with the decoder kept on the unit sphere.
+
+    With `autocast="bfloat16"` the forward pass runs under bf16 autocast (matmuls in bf16,
+    parameters, gradients and Adam's state in fp32)."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=autocast == "bfloat16"):
+        loss, parts = sae.loss(x, sparsity_coefficient)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     sae.remove_parallel_decoder_gradient()
@@ -94,19 +99,21 @@ def training_step(sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, x: t
 def train_sae(sae: SparseAutoencoder, batches: Iterator[torch.Tensor], sparsity_coefficient: float,
               learning_rate: float, settings: SAETrainingSettings,
               normalisation_sample: torch.Tensor) -> pd.DataFrame:
-    """Train `sae` in place on `batches` of raw activations; returns the training log."""
+    """Train `sae` in place on `batches` of raw activations, on the device `sae` lives on;
+    returns the training log."""
+    device = sae.W_dec.device
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
-    sae.input_scale.fill_(input_scale(normalisation_sample))
+    sae.input_scale.fill_(input_scale(normalisation_sample.to(device)))
     optimizer = torch.optim.Adam(sae.parameters(), lr=learning_rate,
                                  betas=(settings.adam_beta1, settings.adam_beta2))
-    fired = torch.zeros(sae.d_sae, dtype=torch.bool)
+    fired = torch.zeros(sae.d_sae, dtype=torch.bool, device=device)
     last_resample, log = None, []
     for step in tqdm(range(settings.steps), desc=f"train {sae.architecture} SAE", mininterval=5):
-        x = next(batches) * sae.input_scale
+        x = next(batches).to(device) * sae.input_scale
         for group in optimizer.param_groups:
             group["lr"] = learning_rate * learning_rate_multiplier(step, settings, last_resample)
-        loss, parts = training_step(sae, optimizer, x, sparsity_coefficient)
+        loss, parts = training_step(sae, optimizer, x, sparsity_coefficient, settings.autocast)
         with torch.no_grad():
             active = sae.encode(x) > 0
             fired |= active.any(0)

@@ -9,6 +9,7 @@ import torch
 
 from factlens.activations import ActivationStore
 from factlens.io import write_table
+from factlens.loading import resolve_device
 from factlens.sae import ARCHITECTURES
 from factlens.sae.saving import save_sae
 from factlens.sae.train import SAETrainingSettings, train_sae
@@ -22,6 +23,7 @@ NORMALISATION_TOKENS = 16384
 def add_arguments(parser) -> None:
     settings_argument(parser)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--store", required=True, help="training activation store")
     parser.add_argument("--architecture", choices=sorted(ARCHITECTURES), required=True)
     parser.add_argument("--coefficient", type=float, required=True,
@@ -52,8 +54,11 @@ def run(args) -> None:
     torch.set_num_threads(args.threads)
     settings = parse_settings(args.settings, SAETrainingSettings)
     store = ActivationStore(args.store)
+    if settings.autocast != "none" and args.architecture == "jumprelu":
+        raise ValueError("sae.training.autocast: bfloat16 is refused for JumpReLU SAEs: the "
+                         "straight-through bandwidth (0.001) is finer than bf16 resolves")
     sae = build_sae(args.architecture, store.d, args.width, args.coefficient, settings.seed,
-                    args.options)
+                    args.options).to(resolve_device(args.device))
     penalty = 0.0 if args.architecture == "topk" else args.coefficient
     batches = store.batches(settings.batch_size, settings.seed, args.buffer_shards)
     log.info("training %s SAE: %d -> %d latents, coefficient %g, %d steps of %d",
@@ -63,7 +68,7 @@ def run(args) -> None:
                         store.all(NORMALISATION_TOKENS))
     final = history.iloc[-1]
     log.info("final loss %.4f, L0 %.2f", final["loss"], final["l0"])
-    save_sae(sae, args.out, args.model_name, args.hook, extra={
+    save_sae(sae.cpu(), args.out, args.model_name, args.hook, extra={
         "sparsity_coefficient": args.coefficient, "learning_rate": args.learning_rate,
         "training": json.loads(args.settings), "training_tokens": settings.steps * settings.batch_size})
     write_table(history, args.log)

@@ -1,0 +1,335 @@
+"""The replication report: each published claim, our numbers beside the paper's, a verdict.
+
+Every claim is checked by an explicit rule on the archived tables (written out in the
+report next to the verdict), so the report states what replicated on this run rather
+than what we hoped would. Published numbers come from PAPERS.md; the section is cited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from factlens.io import read_json
+
+# Published numbers and statements (PAPERS.md).
+PAPER = {
+    "probe_accuracy": 0.90,  # §1: ~90% at Pythia-2.8B layer 6
+    "lookup": "MLPs of layers 2-6 (early-to-middle) at the final name token",  # §1
+    "gather": "attention layers 0-1 gather the name's tokens",  # §1
+    "move": "later attention heads move the sport to the final token",  # §1
+    "l0_ratio": 0.5,  # §2: "half the L0 to achieve the same loss recovered"
+    "illusion": {  # §4, GPT-2 small IOI, MLP8 / resid_post 8: (FLDD, interchange accuracy)
+        ("mlp", "full component", "whole activation"): (-0.08, 0.0),
+        ("mlp", "DAS", "v"): (0.467, 0.042),
+        ("mlp", "DAS", "v_row"): (0.135, 0.002),
+        ("mlp", "DAS", "v_null"): (0.0, np.nan),
+        ("resid", "full component", "whole activation"): (1.236, 0.548),
+        ("resid", "DAS", "v"): (1.407, 0.748),
+    },
+    "attribution": {  # §5, the independent numpy toy: relative MAE vs activation patching
+        ("ReLU", "atp"): 0.40, ("ReLU", "ig32"): 0.007,
+        ("JumpReLU", "atp"): 0.78, ("JumpReLU", "ig32"): 0.76, ("JumpReLU", "ig32_jump"): 0.004,
+    },
+}
+
+# Thresholds of the verdict rules (stated in the report beside each verdict).
+LOOKUP_MIN_RESTORED = 0.25
+PROBE_TOLERANCE = 0.10
+GATED_MAX_L0_RATIO = 0.75
+UNBIASED_GAMMA = 0.05
+BLIND_SPOT_MIN_ERROR = 0.2
+JUMP_TERM_MIN_REDUCTION = 0.5
+
+
+@dataclass
+class Claim:
+    """One published claim as checked on this run."""
+
+    key: str
+    title: str
+    source: str
+    table: pd.DataFrame
+    replicated: bool
+    summary: str
+    rule: str
+    figures: list[str] = field(default_factory=list)
+
+
+def percent(value: float) -> str:
+    return "-" if pd.isna(value) else f"{100 * value:.1f}%"
+
+
+def number(value: float, digits: int = 3) -> str:
+    return "-" if pd.isna(value) else f"{value:.{digits}g}"
+
+
+def localisation_claims(patching: pd.DataFrame, probes: pd.DataFrame, final_token: str) -> list[Claim]:
+    """Fact finding (PAPERS.md §1): where the sport is looked up, and how well probes read it."""
+    components = patching[patching["family"] == "component"]
+    at_name = components[components["position"] == "final name token"].set_index("hook")["restored_mean"]
+    at_final = components[components["position"] == final_token].set_index("hook")["restored_mean"]
+    top = at_name.idxmax()
+    layers = sorted({int(hook.split(".")[1]) for hook in patching["hook"] if hook.startswith("blocks.")})
+    top_layer = int(top.split(".")[1])
+    attention_final = at_final[[h for h in at_final.index if "attn" in h]]
+    residual = patching[patching["family"] == "residual"].set_index(["hook", "position"])["restored_mean"]
+    first_layer = f"blocks.{layers[0]}.hook_resid_pre"
+    gathered = residual.get((first_layer, "middle name tokens"), np.nan)
+    lookup_ok = ("mlp" in top and top_layer < max(1, len(layers) / 2 + 1)
+                 and at_name[top] >= LOOKUP_MIN_RESTORED)
+    lookup = Claim(
+        key="localisation",
+        title="Fact finding: the sport is looked up by an early MLP at the final name token",
+        source="Nanda et al. 2023 (PAPERS.md §1)",
+        table=pd.DataFrame([
+            {"measure": "component restoring most at the final name token",
+             "ours": f"{top} ({percent(at_name[top])})", "paper": PAPER["lookup"]},
+            {"measure": f"attention outputs at the final token ('{final_token}'), by layer",
+             "ours": ", ".join(f"L{h.split('.')[1]} {percent(v)}" for h, v in attention_final.items()),
+             "paper": PAPER["move"]},
+            {"measure": "residual at the earlier name tokens, layer 0",
+             "ours": percent(gathered), "paper": PAPER["gather"]},
+        ]),
+        replicated=bool(lookup_ok),
+        summary=(f"Patching {top} at the final name token restores {percent(at_name[top])} of the "
+                 "logit difference and attention carries the sport to the final token, "
+                 + ("as the paper describes." if lookup_ok else "which is not the paper's picture.")),
+        rule=(f"replicated if the component that restores most at the final name token is an MLP "
+              f"in the first half of the layers and restores >= {percent(LOOKUP_MIN_RESTORED)}"),
+        figures=["localisation/patching.png"],
+    )
+    best = probes.loc[probes["test_accuracy"].idxmax()]
+    probe_ok = best["test_accuracy"] >= PAPER["probe_accuracy"] - PROBE_TOLERANCE
+    probe = Claim(
+        key="probes",
+        title="Fact finding: linear probes read the sport at the final name token",
+        source="Nanda et al. 2023 (PAPERS.md §1)",
+        table=pd.DataFrame([
+            {"measure": "best held-out probe accuracy (3-way)",
+             "ours": f"{percent(best['test_accuracy'])} at {best['site']}",
+             "paper": f"~{percent(PAPER['probe_accuracy'])} at layer 6 of 32"},
+            {"measure": "train accuracy at that layer", "ours": percent(best["train_accuracy"]),
+             "paper": "-"},
+        ]),
+        replicated=bool(probe_ok),
+        summary=(f"Held-out probe accuracy peaks at {percent(best['test_accuracy'])} "
+                 + ("close to the paper's ~90%." if probe_ok else
+                    "well below the paper's ~90%: the organism's memorised facts are only partly "
+                    "linearly decodable by a probe that must generalise to unseen athletes.")),
+        rule=f"replicated if the best held-out accuracy is within {percent(PROBE_TOLERANCE)} of 90%",
+        figures=["localisation/probe_accuracy.png"],
+    )
+    return [lookup, probe]
+
+
+def sae_claims(sweep: pd.DataFrame, equal_loss: pd.DataFrame) -> list[Claim]:
+    """Gated and JumpReLU SAEs vs the ReLU baseline (PAPERS.md §2-3)."""
+    claims = []
+    for arch, label in (("gated", "Gated"), ("jumprelu", "JumpReLU")):
+        ratios = equal_loss[(equal_loss["architecture"] == arch)].dropna(subset=["l0_ratio_to_baseline"])
+        ok = len(ratios) > 0 and bool((ratios["l0_ratio_to_baseline"] <= GATED_MAX_L0_RATIO).all())
+        claims.append(Claim(
+            key=f"pareto_{arch}",
+            title=f"{label} SAEs need less L0 than the ReLU baseline for the same loss recovered",
+            source="Rajamanoharan et al. 2024a/b (PAPERS.md §2-3)",
+            table=pd.DataFrame([
+                {"hook": row.hook_name, "loss recovered": f"{row.loss_recovered:.4f}",
+                 f"L0 {label}": number(row.l0_needed),
+                 "L0 baseline": number(equal_loss[(equal_loss.hook_name == row.hook_name)
+                                                  & (equal_loss.loss_recovered == row.loss_recovered)
+                                                  & (equal_loss.architecture == "standard")]
+                                       .l0_needed.iloc[0]),
+                 "ratio (ours)": number(row.l0_ratio_to_baseline, 2),
+                 "ratio (paper)": f"~{PAPER['l0_ratio']}"}
+                for row in ratios.itertuples()]),
+            replicated=ok,
+            summary=(f"At equal loss recovered {label} needs "
+                     + (f"{number(ratios['l0_ratio_to_baseline'].min(), 2)}x-"
+                        f"{number(ratios['l0_ratio_to_baseline'].max(), 2)}x the baseline's L0"
+                        if len(ratios) else "an L0 the sweeps cannot compare (no overlap)")
+                     + (", a Pareto improvement as published." if ok else ", which does not replicate.")),
+            rule=(f"replicated if at every loss-recovered level both sweeps cover, the L0 ratio "
+                  f"is <= {GATED_MAX_L0_RATIO}"),
+            figures=["saes/pareto.png"],
+        ))
+    rows, ok = [], True
+    for (hook, arch), group in sweep[sweep.architecture.isin(["standard", "gated"])].groupby(
+            ["hook_name", "architecture"]):
+        group = group.sort_values("sparsity_coefficient")
+        gammas = group["shrinkage_gamma"].to_numpy()
+        if arch == "standard":
+            ok &= bool((gammas < 1).all() and (len(gammas) < 2 or gammas[-1] < gammas[0]))
+        else:
+            ok &= bool((np.abs(gammas - 1) <= UNBIASED_GAMMA).all())
+        rows.append({"hook": hook, "architecture": arch,
+                     "lambda": ", ".join(number(c) for c in group["sparsity_coefficient"]),
+                     "gamma (ours)": ", ".join(f"{g:.2f}" for g in gammas),
+                     "gamma (paper)": "< 1, falling with lambda" if arch == "standard" else "~1"})
+    claims.append(Claim(
+        key="shrinkage",
+        title="The baseline shrinks its reconstructions; the Gated SAE does not",
+        source="Rajamanoharan et al. 2024a (PAPERS.md §2)",
+        table=pd.DataFrame(rows),
+        replicated=ok,
+        summary=("The baseline's gamma is below 1 and falls as lambda grows while the Gated SAE's "
+                 "stays near 1" + (", as published." if ok else "; not every point follows this.")),
+        rule=(f"replicated if every baseline gamma < 1 and falls from the smallest to the largest "
+              f"lambda, and every Gated gamma is within {UNBIASED_GAMMA} of 1"),
+        figures=["saes/shrinkage.png"],
+    ))
+    return claims
+
+
+def illusion_claim(tables: dict[str, pd.DataFrame]) -> Claim:
+    """The subspace-patching illusion at an MLP's hidden layer (PAPERS.md §4)."""
+    rows, mlp_verdict = [], None
+    for hook, table in tables.items():
+        kind = "mlp" if ".mlp." in hook else "resid"
+        for row in table.itertuples():
+            if row.direction not in ("full component", "DAS"):
+                continue
+            paper = PAPER["illusion"].get((kind, row.direction, row.variant), (np.nan, np.nan))
+            rows.append({"site": hook, "patch": f"{row.direction}: {row.variant}",
+                         "FLDD (ours)": percent(row.fldd), "interchange (ours)": percent(row.interchange_accuracy),
+                         "FLDD (paper)": percent(paper[0]), "interchange (paper)": percent(paper[1]),
+                         "verdict": row.verdict if isinstance(row.verdict, str) else ""})
+            if kind == "mlp" and row.direction == "DAS" and row.variant == "v":
+                mlp_verdict = row.verdict
+    verdicts = {hook: sorted({v for v in table["verdict"].dropna()}) for hook, table in tables.items()}
+    replicated = mlp_verdict == "illusory"
+    return Claim(
+        key="illusion",
+        title="A DAS direction at an MLP's hidden layer works through the illusion",
+        source="Makelov et al. 2024 (PAPERS.md §4)",
+        table=pd.DataFrame(rows),
+        replicated=replicated,
+        summary=(("The DAS direction at the MLP is illusory: v_null varies, v_row is dormant, as published."
+                  if replicated else
+                  f"The DAS direction at the MLP is '{mlp_verdict}': its rowspace part does the work on "
+                  "its own, so the illusion does not replicate here.")
+                 + " Verdicts of all directions checked: "
+                 + "; ".join(f"{hook}: {', '.join(v)}" for hook, v in verdicts.items()) + "."),
+        rule=("replicated if the DAS direction at the MLP site is 'illusory' by "
+              "`factlens.illusion.verdict` (v works, v_row alone < half of it, v_null alone "
+              "< a tenth, v_null separates the classes >= 2x better than v_row)"),
+        figures=[f"directions/{hook}/illusion.png" for hook in tables],
+    )
+
+
+def attribution_claim(comparison: pd.DataFrame) -> Claim:
+    """Gradient attributions miss JumpReLU jumps that activation patching sees (PAPERS.md §5)."""
+    overall = comparison[comparison["stratum"] == "all"].set_index(["downstream", "method"])["relative_mae"]
+    rows = [{"downstream": down, "estimate": method, "relative MAE (ours)": number(value, 2),
+             "relative MAE (toy)": number(PAPER["attribution"].get((down, method), np.nan), 2)}
+            for (down, method), value in overall.items()]
+    jump_ig, relu_ig = overall[("JumpReLU", "ig32")], overall[("ReLU", "ig32")]
+    repaired = overall[("JumpReLU", "ig32_jump")]
+    blind_spot = jump_ig >= BLIND_SPOT_MIN_ERROR and jump_ig >= 10 * relu_ig
+    fixed = repaired <= (1 - JUMP_TERM_MIN_REDUCTION) * jump_ig
+    return Claim(
+        key="attribution",
+        title="IG converges to activation patching through a ReLU but not through a JumpReLU",
+        source="PAPERS.md §5",
+        table=pd.DataFrame(rows),
+        replicated=bool(blind_spot and fixed),
+        summary=(f"IG(32) reaches a relative error of {number(relu_ig, 2)} through the ReLU SAE but "
+                 f"{number(jump_ig, 2)} through the JumpReLU SAE; the explicit jump term brings it to "
+                 f"{number(repaired, 2)}"
+                 + (", so the blind spot and its repair replicate." if blind_spot and fixed
+                    else ", which does not match the published pattern.")),
+        rule=(f"replicated if IG(32)'s relative MAE through the JumpReLU is >= {BLIND_SPOT_MIN_ERROR} "
+              f"and >= 10x the ReLU's, and the jump term cuts it by >= {percent(JUMP_TERM_MIN_REDUCTION)}"),
+        figures=["attribution/scatter.png"],
+    )
+
+
+def setup_table(accuracy: dict | None, padding: dict, by_sport: pd.DataFrame) -> pd.DataFrame:
+    """The set-up numbers every claim rests on (no published counterpart); `accuracy` is the
+    organism's training evaluation, None for a real model."""
+    rows = []
+    if accuracy is not None:
+        rows.append({"measure": "3-way accuracy on the Fact prompt (organism)",
+                     "value": percent(accuracy["fact_prompt_accuracy"])})
+        rows += [{"measure": f"held-out template: {template!r}", "value": percent(value)}
+                 for template, value in sorted(accuracy.get("heldout_template_accuracy", {}).items())]
+    rows += [{"measure": "3-way accuracy by sport",
+              "value": ", ".join(f"{r.sport} {percent(r.accuracy)}" for r in by_sport.itertuples())},
+             {"measure": "known facts kept (p(correct) > threshold)",
+              "value": ", ".join(f"{r.sport} {percent(r.kept)}" for r in by_sport.itertuples())},
+             {"measure": "padding check: max |padded - alone| of final logits",
+              "value": f"{padding['max_abs_diff']:.2g} over {padding['prompts']} prompts "
+                       f"({'passed' if padding['passed'] else 'FAILED'}, tolerance {padding['tolerance']:g})"}]
+    return pd.DataFrame(rows)
+
+
+def model_card(settings: dict, accuracy: dict, name_lengths: pd.DataFrame) -> str:
+    """A Hugging Face-style model card for the organism, from its settings and evaluation."""
+    described = ", ".join(f"{key} {value}" for key, value in sorted(settings.items()))
+    lengths = ", ".join(f"{row.name_tokens}: {row.athletes}" for row in name_lengths.itertuples())
+    return "\n".join([
+        "# Model card: the factlens organism", "",
+        "A small GPT-NeoX (Pythia's architecture: rotary embeddings, parallel attention and MLP) "
+        "trained from scratch on a synthetic corpus of made-up athletes and their sports, so that "
+        "the fact-finding, SAE and illusion analyses can run offline on a CPU. "
+        "Weights are not archived: `make replicate` retrains them deterministically.", "",
+        "## Model and training", "", f"- Settings (`model.organism`): {described}",
+        f"- Parameters: {accuracy['parameters']:,}", "- Tokenizer: byte-level BPE trained on the corpus",
+        f"- Tokens seen: {accuracy['training_tokens']:,}; final training loss {accuracy['final_loss']:.3f}",
+        "", "## Evaluation", "",
+        f"- 3-way sport accuracy on the one-shot Fact prompt: {percent(accuracy['fact_prompt_accuracy'])} "
+        f"over {accuracy['athletes']:,} athletes",
+        *(f"- Held-out template {template!r}: {percent(value)}"
+          for template, value in sorted(accuracy.get("heldout_template_accuracy", {}).items())),
+        f"- Name lengths in tokens (tokens: athletes): {lengths}", "",
+        "## Intended use and limits", "",
+        "A model organism for interpretability method tests, not a language model: it knows only its "
+        "synthetic world. Its facts are memorised from a handful of templates, so knowledge transfers "
+        "only partly to unseen phrasings (the held-out templates above).", ""])
+
+
+def collect_claims(results: Path, final_token: str) -> list[Claim]:
+    """Every claim, read from the archived tables under `results`."""
+    directions = {path.parent.name: pd.read_csv(path)
+                  for path in sorted((results / "directions").glob("*/illusion.csv"))}
+    return [
+        *localisation_claims(pd.read_csv(results / "localisation" / "patching.csv"),
+                             pd.read_csv(results / "localisation" / "probe_accuracy.csv"), final_token),
+        *sae_claims(pd.read_csv(results / "saes" / "sweep.csv"),
+                    pd.read_csv(results / "saes" / "l0_at_equal_loss_recovered.csv")),
+        illusion_claim(directions),
+        attribution_claim(pd.read_csv(results / "attribution" / "comparison.csv")),
+    ]
+
+
+def render_report(claims: list[Claim], setup: pd.DataFrame, model_name: str,
+                  organism: bool) -> str:
+    """REPORT.md: a summary table of verdicts, then one section per claim."""
+    lines = ["# Replication report", "",
+             f"Model: `{model_name}`. Generated by `python -m factlens build-report` from the tables "
+             "in this folder; every number below is read from them, and every verdict follows the "
+             "rule printed under it.", "",
+             "| claim | source | replicated |", "|---|---|---|"]
+    lines += [f"| [{c.title}](#{c.key}) | {c.source} | {'yes' if c.replicated else '**no**'} |"
+              for c in claims]
+    lines += ["", "## Set-up: the model and the prompts", "", setup.to_markdown(index=False)]
+    if organism:
+        lines += ["", "![training](model/training.png)"]
+    for claim in claims:
+        lines += ["", f'<a id="{claim.key}"></a>', f"## {claim.title}", "",
+                  f"*{claim.source}.* **{'Replicated' if claim.replicated else 'Not replicated'}.** "
+                  f"{claim.summary}", "", claim.table.to_markdown(index=False), "",
+                  f"Verdict rule: {claim.rule}. Table: `report/{claim.key}.csv`.", ""]
+        lines += [f"![{claim.key}]({figure})" for figure in claim.figures]
+    return "\n".join(lines) + "\n"
+
+
+def read_setup(results: Path) -> pd.DataFrame:
+    """The set-up table from the prompt stage's outputs (and the organism's, if trained)."""
+    accuracy = results / "model" / "accuracy.json"
+    return setup_table(read_json(accuracy) if accuracy.exists() else None,
+                       read_json(results / "prompts" / "padding_check.json"),
+                       pd.read_csv(results / "prompts" / "accuracy_by_sport.csv"))

@@ -1,0 +1,30 @@
+"""Write MANIFEST.json: hashes of the archived results, config, versions, commit, job times."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from factlens.archive import build_manifest
+from factlens.io import write_json
+
+log = logging.getLogger("factlens.archive")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--files", nargs="+", required=True, help="archived result files")
+    parser.add_argument("--root", required=True, help="results folder the paths are relative to")
+    parser.add_argument("--config", type=json.loads, required=True, help="the run's resolved config")
+    parser.add_argument("--benchmarks", required=True, help="folder of Snakemake benchmark files")
+    parser.add_argument("--repository", required=True, help="the workflow's repository")
+    parser.add_argument("--manifest", required=True, help="output MANIFEST.json")
+
+
+def run(args) -> None:
+    repository = Path(args.repository)
+    manifest = build_manifest(args.files, Path(args.root), args.config, Path(args.benchmarks),
+                              repository, repository / "src" / "factlens")
+    write_json(manifest, args.manifest)
+    log.info("%d files archived; %d jobs, %.0f s of job wall time", len(manifest["files"]),
+             len(manifest["jobs"]), manifest["total_job_wall_s"])

@@ -1,0 +1,48 @@
+"""Build REPORT.md: every replicated claim with our numbers, the paper's and a verdict."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from factlens.io import write_table, write_text
+from factlens.patching import SUFFIX
+from factlens.report import collect_claims, model_card, read_setup, render_report
+
+log = logging.getLogger("factlens.report")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--results", required=True, help="the run's results folder")
+    parser.add_argument("--model-name", required=True, help="model name shown in the report")
+    parser.add_argument("--organism", type=json.loads, default=None,
+                        help="JSON of model.organism settings (writes the organism's model card)")
+    parser.add_argument("--report", required=True, help="output REPORT.md")
+    parser.add_argument("--tables", nargs="+", required=True,
+                        help="output CSV per claim (its Markdown twin is written beside it)")
+    parser.add_argument("--model-card", default=None, help="output model card (organism only)")
+
+
+def run(args) -> None:
+    results = Path(args.results)
+    claims = collect_claims(results, final_token=SUFFIX[-1].strip())
+    targets = {Path(path).stem: path for path in args.tables}
+    if set(targets) != {claim.key for claim in claims}:
+        raise ValueError(f"--tables must name one CSV per claim: {sorted(c.key for c in claims)}; "
+                         f"got {sorted(targets)}")
+    for claim in claims:
+        write_table(claim.table, targets[claim.key])
+        write_text(claim.table.to_markdown(index=False) + "\n",
+                   Path(targets[claim.key]).with_suffix(".md"))
+        log.info("%s: %s", claim.key, "replicated" if claim.replicated else "not replicated")
+    write_text(render_report(claims, read_setup(results), args.model_name,
+                             organism=args.organism is not None), args.report)
+    if args.model_card:
+        if args.organism is None:
+            raise ValueError("--model-card needs --organism settings")
+        accuracy = json.loads((results / "model" / "accuracy.json").read_text())
+        lengths = pd.read_csv(results / "data" / "name_token_lengths.csv")
+        write_text(model_card(args.organism, accuracy, lengths), args.model_card)

@@ -1,0 +1,25 @@
+# The archive manifest: sha256 of every archived file, config, package versions, commit,
+# machine and the wall time of every job (read from the benchmark files).
+
+
+rule archive_results:
+    input:
+        code("archive.py", "stages/archive.py"),
+        results=[*ANALYSIS_RESULTS, *rules.build_report.output],
+    output:
+        manifest=f"{RESULTS}/MANIFEST.json",
+    params:
+        config=as_json(config),
+        root=RESULTS,
+        benchmarks=f"{WORK}/benchmarks",
+        repository=workflow.basedir,
+    log:
+        f"{WORK}/logs/archive_results.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "python -m factlens archive --files {input.results:q} --root {params.root:q}"
+        " --config {params.config:q} --benchmarks {params.benchmarks:q}"
+        " --repository {params.repository:q} --manifest {output.manifest:q} 2> {log:q}"

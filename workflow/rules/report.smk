@@ -1,0 +1,49 @@
+# The replication report: every claim, our numbers beside the paper's, a verdict each.
+
+CLAIMS = ["localisation", "probes", "pareto_gated", "pareto_jumprelu", "shrinkage", "illusion",
+          "attribution"]
+
+
+def results_of(*outputs):
+    """The files of rule outputs that are archived under the results folder."""
+    return [str(path) for output in outputs for path in output if str(path).startswith(RESULTS)]
+
+
+# Everything the analysis rules archive; the report reads these, the manifest hashes them.
+ANALYSIS_RESULTS = [
+    *results_of(rules.prepare_prompts.output,
+                rules.summarise_saes.output, rules.probe_sport.output, rules.patch_facts.output,
+                rules.attribute_latents.output),
+    *(results_of(rules.train_tokenizer.output, rules.train_model.output) if ORGANISM else []),
+    *results_of(expand(rules.check_directions.output, hook=config["directions"]["sites"])),
+    *[f"{sae_results(*point)}/{name}" for point in sweep_points()
+      for name in ("training_log.csv", "metrics.json")],
+]
+
+
+rule build_report:
+    input:
+        code("report.py", "patching.py", "stages/build_report.py"),
+        results=ANALYSIS_RESULTS,
+    output:
+        report=f"{RESULTS}/REPORT.md",
+        tables=[report(f"{RESULTS}/report/{claim}.csv", caption="../report/claims.rst",
+                       category="Claims", labels={"claim": claim}) for claim in CLAIMS],
+        markdown=[f"{RESULTS}/report/{claim}.md" for claim in CLAIMS],
+        model_card=f"{RESULTS}/model/MODEL_CARD.md" if ORGANISM else [],
+    params:
+        model_name=config["model"]["name"],
+        organism=f"--organism {shlex.quote(as_json(config['model']['organism']))}" if ORGANISM else "",
+        model_card=f"--model-card {RESULTS}/model/MODEL_CARD.md" if ORGANISM else "",
+    log:
+        f"{WORK}/logs/build_report.log",
+    benchmark:
+        f"{WORK}/benchmarks/build_report.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "python -m factlens build-report --results {RESULTS:q} --model-name {params.model_name:q}"
+        " {params.organism} {params.model_card} --report {output.report:q}"
+        " --tables {output.tables:q} 2> {log:q}"
