@@ -83,3 +83,14 @@ def tiny_model_dirs(tmp_path_factory, tiny_tokenizer):
         tiny_tokenizer.save_pretrained(folder)
         folders[name] = folder
     return folders
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """A clone of the repository in which the whole DAG ran on config/smoke.yaml."""
+    from workflow_runs import clone_repository, snakemake
+
+    clone = clone_repository(tmp_path_factory.mktemp("smoke"))
+    result = snakemake(clone)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return clone

@@ -1,56 +1,20 @@
-"""A smoke run of the whole DAG on config/smoke.yaml in a temp directory."""
+"""A smoke run of the whole DAG on config/smoke.yaml in a clone of the repository: every
+output, the report, the manifest and its verification, determinism, the real-model path."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
-import pytest
 import yaml
 from safetensors.torch import load_file
+from snakemake.utils import validate
 
 from conftest import REPO
-
+from workflow_runs import clone_repository, factlens, planned_jobs, snakemake
 
 SMOKE = REPO / "config" / "smoke.yaml"
-
-
-def snakemake(directory: Path, *arguments: str, config: Path = SMOKE) -> subprocess.CompletedProcess:
-    """Run the repository's workflow with the smoke config in `directory`."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "HF_HUB_OFFLINE": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile",
-         str(config), "-d", str(directory), "--cores", "2", *arguments],
-        capture_output=True, text=True, env=env, timeout=900)
-
-
-def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
-    """Rule -> job count from a dry run's "Job stats" table."""
-    assert result.returncode == 0, result.stderr[-3000:]
-    text = result.stdout + result.stderr
-    if "Nothing to be done" in text:
-        return {}
-    table = text[text.index("Job stats:"):].splitlines()[3:]
-    counts = {}
-    for line in table:
-        parts = line.split()
-        if len(parts) != 2 or not parts[1].isdigit() or parts[0] == "total":
-            if parts and parts[0] == "total":
-                break
-            continue
-        counts[parts[0]] = int(parts[1])
-    return counts
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("smoke")
-    result = snakemake(directory)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return directory
+CLAIM_TITLES = ("Fact finding: the sport is looked up", "linear probes read the sport",
+                "Gated SAEs need less L0", "JumpReLU SAEs need less L0", "The baseline shrinks",
+                "works through the illusion", "IG converges to activation patching")
 
 
 def test_smoke_run_writes_every_output(smoke_run):
@@ -101,36 +65,92 @@ def test_sae_sweep_outputs(smoke_run):
     assert json.loads((sae / "cfg.json").read_text())["architecture"] == "gated"
 
 
+def test_report_states_every_claim_with_its_tables_and_figures(smoke_run):
+    results = smoke_run / "results" / "smoke"
+    report = (results / "REPORT.md").read_text()
+    for title in CLAIM_TITLES:
+        assert title in report
+    # every figure the report links exists, and every claim table has a Markdown twin
+    for link in [line[line.index("](") + 2:-1] for line in report.splitlines() if line.startswith("![")]:
+        assert (results / link).exists(), link
+    for table in (results / "report").glob("*.csv"):
+        frame = pd.read_csv(table)
+        assert len(frame.columns) >= 2
+        assert (table.with_suffix(".md")).read_text().startswith("|")
+    # the verdict in the summary table matches the numbers in the claim table
+    comparison = pd.read_csv(results / "attribution" / "comparison.csv")
+    overall = comparison[comparison.stratum == "all"].set_index(["downstream", "method"])["relative_mae"]
+    blind_spot = (overall["JumpReLU", "ig32"] >= 0.2 and overall["JumpReLU", "ig32"] >= 10 * overall["ReLU", "ig32"]
+                  and overall["JumpReLU", "ig32_jump"] <= 0.5 * overall["JumpReLU", "ig32"])
+    row = next(line for line in report.splitlines() if "IG converges" in line and line.startswith("|"))
+    assert row.endswith("| yes |") == blind_spot
+    card = (results / "model" / "MODEL_CARD.md").read_text()
+    assert "Model card" in card and "Parameters" in card
+
+
+def test_manifest_matches_its_schema_and_every_archived_file(smoke_run):
+    results = smoke_run / "results" / "smoke"
+    manifest = json.loads((results / "MANIFEST.json").read_text())
+    validate(manifest, str(REPO / "workflow" / "schemas" / "manifest.schema.yaml"))
+    archived = {path.relative_to(results).as_posix() for path in results.rglob("*")
+                if path.is_file() and path.name != "MANIFEST.json"}
+    assert set(manifest["files"]) == archived
+    assert manifest["config"]["resultsdir"] == "results/smoke"
+    rules = manifest["rules"]
+    assert rules["train_sae"]["jobs"] == len(pd.read_csv(results / "saes" / "sweep.csv"))
+    assert {"train_model", "prepare_prompts", "cache_activations", "build_report"} <= set(rules)
+    assert manifest["code"]["src/factlens/report.py"]
+
+
+def test_verify_reports_no_drift_then_names_a_changed_table(smoke_run, tmp_path):
+    result = factlens(smoke_run, "verify", "--manifest", "results/smoke/MANIFEST.json")
+    assert result.returncode == 0 and "no drift" in result.stdout, result.stdout + result.stderr
+    table = smoke_run / "results" / "smoke" / "saes" / "sweep.csv"
+    original = table.read_bytes()
+    try:
+        table.write_bytes(original.replace(b"0", b"1", 1))
+        result = factlens(smoke_run, "verify", "--manifest", "results/smoke/MANIFEST.json")
+        assert result.returncode == 1
+        assert "changed  table    saes/sweep.csv" in result.stdout and "DRIFT" in result.stdout
+    finally:
+        table.write_bytes(original)
+
+
 def test_nothing_to_do_after_a_complete_run(smoke_run):
     assert planned_jobs(snakemake(smoke_run, "--dry-run")) == {}
 
 
-def test_changing_one_sparsity_coefficient_reruns_only_that_sae(smoke_run, tmp_path):
-    config = yaml.safe_load(SMOKE.read_text())
-    config["sae"]["sites"][0]["sweep"]["gated"][0] = 0.3
-    changed = tmp_path / "changed.yaml"
-    changed.write_text(yaml.safe_dump(config))
-    jobs = planned_jobs(snakemake(smoke_run, "--dry-run", config=changed))
-    # one SAE retrains; its hook's evaluation (one job for all SAEs of a hook, which
-    # shares the model and reference losses), the sweep summary and the illusion check
-    # that takes its latents at that hook follow
-    assert jobs == {"train_sae": 1, "evaluate_saes_blocks_1_hook_resid_post": 1,
-                    "summarise_saes": 1, "check_directions": 1, "all": 1}
+def test_two_runs_give_byte_identical_results(smoke_run, tmp_path):
+    """Determinism: a second clone run from scratch writes the same bytes, figures included
+    (only the manifest differs: it records wall times)."""
+    second = clone_repository(tmp_path / "second")
+    result = snakemake(second)
+    assert result.returncode == 0, result.stderr[-4000:]
+    first_results, second_results = smoke_run / "results" / "smoke", second / "results" / "smoke"
+    files = sorted(p.relative_to(first_results) for p in first_results.rglob("*")
+                   if p.is_file() and p.name != "MANIFEST.json")
+    assert len(files) > 50
+    different = [str(f) for f in files if (first_results / f).read_bytes() != (second_results / f).read_bytes()]
+    assert different == []
+    first, again = (json.loads((r / "MANIFEST.json").read_text())["files"] for r in (first_results, second_results))
+    assert first == again
 
 
 def test_real_model_path_runs_the_same_workflow_on_a_model_folder(tiny_model_dirs, tmp_path):
     """A model name instead of the organism: here a tiny random GPT-2 saved to a folder
     stands in for `gpt2` (no downloads in tests); athletes come from the shipped CSV."""
+    clone = clone_repository(tmp_path / "clone")
     config = yaml.safe_load(SMOKE.read_text())
     config["model"] = {"name": str(tiny_model_dirs["gpt2"]), "device": "cpu"}
     config["prompts"] = {"athletes_csv": str(REPO / "data" / "athletes.csv"),
                          "example": "Tiger Woods", "known_threshold": 0.0}
     path = tmp_path / "gpt2.yaml"
     path.write_text(yaml.safe_dump(config))
-    result = snakemake(tmp_path, config=path)
+    result = snakemake(clone, config=path)
     assert result.returncode == 0, result.stderr[-4000:]
-    results = tmp_path / "results" / "smoke"
-    assert not (tmp_path / "work" / "smoke" / "model").exists()  # no organism trained
+    results = clone / "results" / "smoke"
+    assert not (clone / "work" / "smoke" / "model").exists()  # no organism trained
+    assert not (clone / "work" / "smoke" / "tokenizer").exists()  # the model's own tokenizer
     check = json.loads((results / "prompts" / "padding_check.json").read_text())
     assert check["passed"] and check["prompts"] == 168
     scores = pd.read_csv(results / "prompts" / "scores.csv")
@@ -138,3 +158,15 @@ def test_real_model_path_runs_the_same_workflow_on_a_model_folder(tiny_model_dir
     sweep = pd.read_csv(results / "saes" / "sweep.csv")
     assert len(sweep) == 8
     assert (results / "attribution" / "comparison.csv").exists()
+    report = (results / "REPORT.md").read_text()
+    assert str(tiny_model_dirs["gpt2"]) in report and "MODEL_CARD" not in report
+    assert not (results / "model" / "MODEL_CARD.md").exists()
+
+
+def test_snakemake_report_builds_with_captions(smoke_run, tmp_path):
+    """`snakemake --report` on the finished smoke run: figures with their captions, claim tables."""
+    result = snakemake(smoke_run, "--report", str(tmp_path / "report.html"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (tmp_path / "report.html").read_text(errors="replace")
+    assert "Activation patching of clean/corrupt prompt pairs" in html
+    assert "Claims" in html and "Illusion checks" in html
