@@ -1,0 +1,113 @@
+"""A run SIGKILLed in the middle of a rule (Snakemake and the job together, as a power
+cut or a scheduler's pre-emption would) and restarted ends with the same bytes as an
+uninterrupted run: activation caching resumes from its last complete shard, SAE training
+starts again, and no half-written output is ever taken for a finished one."""
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import yaml
+
+from conftest import REPO
+from workflow_runs import SMOKE, snakemake, start_snakemake
+
+STORE = "work/smoke/activations/train/blocks.1.hook_resid_post"
+SAE = "work/smoke/saes/blocks.1.hook_resid_post/gated/0.2"
+SAE_LOG = "work/smoke/logs/train_sae/blocks.1.hook_resid_post/gated/0.2.log"
+
+
+def digests(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def longer_config(tmp_path: Path) -> str:
+    """The smoke config with more tokens to cache and more SAE steps, so there is a middle."""
+    config = yaml.safe_load((REPO / SMOKE).read_text())
+    config["activations"]["train_tokens"] = 60000
+    config["sae"]["sites"][0]["training"] = {"steps": 3000}
+    path = tmp_path / "longer.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+def copy_run(smoke_run: Path, destination: Path) -> Path:
+    shutil.copytree(smoke_run, destination, symlinks=True)
+    return destination
+
+
+def kill_when(directory: Path, target: str, config: str, reached, timeout: float = 300) -> None:
+    """Start the workflow for `target`, SIGKILL its whole process group once `reached()`."""
+    process = start_snakemake(directory, target, config=config)
+    deadline = time.time() + timeout
+    try:
+        while not reached():
+            assert process.poll() is None, "the run ended before the kill point"
+            assert time.time() < deadline, "the kill point was never reached"
+            time.sleep(0.01)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def restart(directory: Path, target: str, config: str) -> None:
+    unlocked = snakemake(directory, "--unlock", config=config)
+    assert unlocked.returncode == 0, unlocked.stderr[-2000:]
+    result = snakemake(directory, target, "--rerun-incomplete", config=config)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def shards_done(store: Path) -> int:
+    try:
+        return len(json.loads((store / "progress.json").read_text())["shards"])
+    except (FileNotFoundError, json.JSONDecodeError):
+        return 0
+
+
+def test_caching_killed_mid_rule_resumes_to_the_same_store(smoke_run, tmp_path):
+    config = longer_config(tmp_path)
+    target = f"{STORE}/manifest.json"
+    reference = copy_run(smoke_run, tmp_path / "reference")
+    assert snakemake(reference, target, config=config).returncode == 0
+
+    killed = copy_run(smoke_run, tmp_path / "killed")
+    store = killed / STORE
+    kill_when(killed, target, config, lambda: shards_done(store) >= 3)
+    left = shards_done(store)
+    total = json.loads((reference / target).read_text())["n_tokens"] // 1024
+    assert 3 <= left < total and not (store / "manifest.json").exists()  # killed mid-rule
+
+    restart(killed, target, config)
+    assert digests(killed / STORE) == digests(reference / STORE)
+    assert "progress.json" not in digests(killed / STORE)  # resumed, then finished cleanly
+
+
+def test_sae_training_killed_mid_rule_restarts_to_the_same_sae(smoke_run, tmp_path):
+    config = longer_config(tmp_path)
+    target = f"{SAE}/sae_weights.safetensors"
+    reference = copy_run(smoke_run, tmp_path / "reference")
+    assert snakemake(reference, target, config=config).returncode == 0
+
+    killed = copy_run(smoke_run, tmp_path / "killed")
+    log = killed / SAE_LOG
+    started = {}
+
+    def training_for_a_while():
+        if "training gated SAE" in (log.read_text() if log.exists() else ""):
+            started.setdefault("at", time.time())
+        return "at" in started and time.time() - started["at"] > 0.5
+
+    old_weights = (killed / target).stat().st_mtime_ns
+    kill_when(killed, target, config, training_for_a_while)
+    # killed mid-rule: the old SAE was never replaced by a half-trained one
+    assert (killed / target).stat().st_mtime_ns == old_weights
+
+    restart(killed, target, config)
+    assert digests(killed / SAE) == digests(reference / SAE)
+    training_log = "results/smoke/saes/blocks.1.hook_resid_post/gated/0.2/training_log.csv"
+    assert (killed / training_log).read_bytes() == (reference / training_log).read_bytes()
