@@ -15,6 +15,8 @@ rule archive_results:
         repository=workflow.basedir,
     log:
         f"{WORK}/logs/archive_results.log",
+    benchmark:
+        f"{WORK}/benchmarks/archive_results.tsv"
     threads: 1
     resources:
         mem_mb=1000,
