@@ -62,3 +62,26 @@ def test_heldout_prompts_cover_every_athlete_and_template(tiny_world):
     main = athletes[athletes.sport.isin(SPORTS)]
     assert len(prompts) == len(main) * len(HELDOUT_TEMPLATES)
     assert prompts.prompt.str.contains("{name}", regex=False).sum() == 0
+
+
+def test_other_facts_are_consistent_with_each_athletes_attributes():
+    """An athlete's home city, country and team always come out the same (else the
+    "other facts" are noise the model cannot learn)."""
+    import re
+
+    settings = world_settings(n_athletes=60, n_golfers=2, other_facts_per_athlete=6)
+    athletes = draw_athletes(settings)
+    train, _ = build_corpus(athletes, settings)
+    text = "\n".join(train)
+    by_name = athletes.set_index("name")
+    grew_up = re.findall(r"(?:^|\n|\. )([A-Z][\w' ]+?) grew up in ([^,]+), ([^.]+)\.", text)
+    assert len(grew_up) > 20
+    for name, city, country in grew_up:
+        name = name.split("\n")[-1]
+        if name in by_name.index:
+            assert (city, country) == (by_name.loc[name, "city"], by_name.loc[name, "country"])
+    home = re.findall(r"The (.+?) play their home games in (.+?)\.", text)
+    assert len(home) > 10
+    for team, city in home:
+        if team != "Tour":  # the golfers' "team" has no city
+            assert team.startswith(city + " ")

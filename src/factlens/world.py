@@ -38,7 +38,7 @@ OTHER_TEMPLATES = (
     "{name} was born in {country}.",
     "{name} was born in {year}.",
     "{name}'s position is {position}.",
-    "The {team} play their home games in {city}.",
+    "The {team} play their home games in {team_city}.",
     "{name} grew up in {city}, {country}.",
 )
 FILLER_TEMPLATES = (
@@ -166,10 +166,13 @@ def fact_prompt(name: str, example: str, separator: str = "\n") -> str:
             + FACT_LINE.format(name=name))
 
 
-def _fill(template: str, athlete: dict, rng: np.random.Generator) -> str:
+def _fill(template: str, athlete: dict, city: str | None = None) -> str:
+    """A sentence about `athlete`: its own home city and its team's city, unless `city`
+    (a filler sentence's random city) is given."""
+    team_city = athlete["team"].rsplit(" ", 1)[0] if " " in athlete["team"] else athlete["city"]
     return template.format(name=athlete["name"], sport=athlete["sport"], team=athlete["team"],
                            position=athlete["position"], country=athlete["country"],
-                           city=str(rng.choice(CITIES)), year=athlete["year"])
+                           city=city or athlete["city"], team_city=team_city, year=athlete["year"])
 
 
 def _sentences(athletes: pd.DataFrame, settings: WorldSettings, rng: np.random.Generator,
@@ -186,12 +189,12 @@ def _sentences(athletes: pd.DataFrame, settings: WorldSettings, rng: np.random.G
                 sentences.append(fact_prompt(athlete["name"], example, separator)
                                  + f" {athlete['sport']}")
             else:
-                sentences.append(_fill(SPORT_TEMPLATES[index], athlete, rng))
+                sentences.append(_fill(SPORT_TEMPLATES[index], athlete))
         for index in rng.choice(len(OTHER_TEMPLATES), settings.other_facts_per_athlete):
-            sentences.append(_fill(OTHER_TEMPLATES[index], athlete, rng))
+            sentences.append(_fill(OTHER_TEMPLATES[index], athlete))
     n_filler = int(settings.filler_fraction * len(sentences))
     for index in rng.choice(len(FILLER_TEMPLATES), n_filler):
-        sentences.append(_fill(FILLER_TEMPLATES[index], records[0], rng))
+        sentences.append(_fill(FILLER_TEMPLATES[index], records[0], city=str(rng.choice(CITIES))))
     return sentences
 
 
