@@ -194,7 +194,8 @@ def illusion_claim(tables: dict[str, pd.DataFrame]) -> Claim:
                 continue
             paper = PAPER["illusion"].get((kind, row.direction, row.variant), (np.nan, np.nan))
             rows.append({"site": hook, "patch": f"{row.direction}: {row.variant}",
-                         "FLDD (ours)": percent(row.fldd), "interchange (ours)": percent(row.interchange_accuracy),
+                         "FLDD (ours)": percent(row.fldd),
+                         "interchange (ours)": percent(row.interchange_accuracy),
                          "FLDD (paper)": percent(paper[0]), "interchange (paper)": percent(paper[1]),
                          "verdict": row.verdict if isinstance(row.verdict, str) else ""})
             if kind == "mlp" and row.direction == "DAS":
@@ -266,7 +267,8 @@ def setup_table(accuracy: dict | None, padding: dict, by_sport: pd.DataFrame) ->
               "value": ", ".join(f"{r.sport} {percent(r.kept)}" for r in by_sport.itertuples())},
              {"measure": "padding check: max |padded - alone| of final logits",
               "value": f"{padding['max_abs_diff']:.2g} over {padding['prompts']} prompts "
-                       f"({'passed' if padding['passed'] else 'FAILED'}, tolerance {padding['tolerance']:g})"}]
+                       f"({'passed' if padding['passed'] else 'FAILED'}, "
+                       f"tolerance {padding['tolerance']:g})"}]
     return pd.DataFrame(rows)
 
 
