@@ -168,3 +168,22 @@ def test_resampling_revives_dead_latents_and_resets_adam_state():
     assert (sae.b_enc[[1, 5]] == 0).all()
     state = optimizer.state[sae.W_enc]
     assert (state["exp_avg"][:, [1, 5]] == 0).all() and (state["exp_avg"][:, 0] != 0).any()
+
+
+@pytest.mark.parametrize("architecture", ["standard", "gated", "topk"])
+def test_bf16_autocast_training_keeps_fp32_state_and_learns_the_same_code(architecture):
+    """The GPU option `sae.training.autocast: bfloat16` (run here on the CPU, where torch
+    supports bf16 autocast too): parameters stay fp32 and training reaches nearly the
+    reconstruction error of full precision."""
+    data = sparse_data()
+    options = {"k": 3} if architecture == "topk" else {}
+    coefficient = {"standard": 0.05, "gated": 0.1, "topk": 0.0}[architecture]
+    errors = {}
+    for autocast in ("none", "bfloat16"):
+        sae = ARCHITECTURES[architecture](16, 48, **options)
+        train_sae(sae, batches_of(data, 256), coefficient, 3e-3,
+                  settings(steps=200, warmup_steps=10, log_every=50, autocast=autocast), data[:1024])
+        assert all(p.dtype == torch.float32 for p in sae.parameters())
+        errors[autocast] = float(((sae(data) - data) ** 2).sum(-1).mean() / (data - data.mean(0)).pow(2).sum(-1).mean())
+    assert errors["bfloat16"] < 0.35
+    assert errors["bfloat16"] == pytest.approx(errors["none"], abs=0.05)
