@@ -23,24 +23,8 @@ validate(config, "workflow/schemas/config.schema.yaml", set_default=True)
 
 report: "workflow/report/workflow.rst"
 
-SRC = Path(workflow.basedir) / "src" / "factlens"
-WORK = config["workdir"]
-RESULTS = config["resultsdir"]
-ORGANISM = config["model"]["name"] == "organism"
-MODEL = f"{WORK}/model" if ORGANISM else config["model"]["name"]
 
-
-def code(*modules):
-    """The package modules a rule runs: editing one reruns exactly the rules using it."""
-    common = ("__init__.py", "__main__.py", "cli.py", "io.py", "stages/common.py")
-    return [str(SRC / m) for m in (*common, *modules)]
-
-
-def as_json(section):
-    """A config section as a JSON string for a rule's params (a change reruns the rule)."""
-    return json.dumps(section, sort_keys=True)
-
-
+include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/model.smk"
 include: "workflow/rules/prompts.smk"

@@ -119,6 +119,7 @@ PROBES = pd.DataFrame({"layer": [0, 1], "site": ["embed", "resid_post 0"],
 @pytest.mark.parametrize("hook, restored, replicated", [
     ("blocks.0.hook_mlp_out", 0.5, True),    # an early MLP does the lookup
     ("blocks.3.hook_mlp_out", 0.5, False),   # a late MLP
+    ("blocks.2.hook_mlp_out", 0.5, False),   # the second half of four layers
     ("blocks.0.hook_attn_out", 0.5, False),  # attention, not an MLP
     ("blocks.1.hook_mlp_out", 0.2, False),   # too weak to be the lookup
 ])

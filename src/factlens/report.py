@@ -79,8 +79,7 @@ def localisation_claims(patching: pd.DataFrame, probes: pd.DataFrame, final_toke
     residual = patching[patching["family"] == "residual"].set_index(["hook", "position"])["restored_mean"]
     first_layer = f"blocks.{layers[0]}.hook_resid_pre"
     gathered = residual.get((first_layer, "middle name tokens"), np.nan)
-    lookup_ok = ("mlp" in top and top_layer < max(1, len(layers) / 2 + 1)
-                 and at_name[top] >= LOOKUP_MIN_RESTORED)
+    lookup_ok = "mlp" in top and top_layer < len(layers) / 2 and at_name[top] >= LOOKUP_MIN_RESTORED
     lookup = Claim(
         key="localisation",
         title="Fact finding: the sport is looked up by an early MLP at the final name token",

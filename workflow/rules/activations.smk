@@ -1,18 +1,6 @@
 # Activation caching: every SAE site's hook, over the training corpus and the
 # held-out corpus, in one forward pass per split.
 
-SITES = {site["hook"]: site for site in config["sae"]["sites"]}
-CORPUS = {
-    "train": config["activations"]["train_corpus"] or f"{WORK}/world/corpus_train.txt",
-    "heldout": config["activations"]["heldout_corpus"] or f"{WORK}/world/corpus_heldout.txt",
-}
-SPLIT_TOKENS = {"train": config["activations"]["train_tokens"],
-                "heldout": config["activations"]["heldout_tokens"]}
-
-
-def store(split, hook):
-    return f"{WORK}/activations/{split}/{hook}"
-
 
 rule cache_activations:
     input:

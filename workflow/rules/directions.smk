@@ -1,12 +1,6 @@
 # Learned directions and the interpretability-illusion check, one job per site.
 
 
-def site_sae(hook):
-    """The first SAE of the sweep at `hook`, if the config trains one there."""
-    points = [p for p in sweep_points() if p[0] == hook]
-    return sae_dir(*points[0]) if points else ""
-
-
 rule check_directions:
     input:
         code("das.py", "illusion.py", "subspace.py", "prompts.py", "loading.py", "tokenizer.py",

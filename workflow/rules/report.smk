@@ -4,11 +4,6 @@ CLAIMS = ["localisation", "probes", "pareto_gated", "pareto_jumprelu", "shrinkag
           "attribution"]
 
 
-def results_of(*outputs):
-    """The files of rule outputs that are archived under the results folder."""
-    return [str(path) for output in outputs for path in output if str(path).startswith(RESULTS)]
-
-
 # Everything the analysis rules archive; the report reads these, the manifest hashes them.
 ANALYSIS_RESULTS = [
     *results_of(rules.prepare_prompts.output,
@@ -32,6 +27,7 @@ rule build_report:
         markdown=[f"{RESULTS}/report/{claim}.md" for claim in CLAIMS],
         model_card=f"{RESULTS}/model/MODEL_CARD.md" if ORGANISM else [],
     params:
+        results=RESULTS,
         model_name=config["model"]["name"],
         organism=f"--organism {shlex.quote(as_json(config['model']['organism']))}" if ORGANISM else "",
         model_card=f"--model-card {RESULTS}/model/MODEL_CARD.md" if ORGANISM else "",
@@ -44,6 +40,6 @@ rule build_report:
         mem_mb=1000,
         runtime=5,
     shell:
-        "python -m factlens build-report --results {RESULTS:q} --model-name {params.model_name:q}"
+        "python -m factlens build-report --results {params.results:q} --model-name {params.model_name:q}"
         " {params.organism} {params.model_card} --report {output.report:q}"
         " --tables {output.tables:q} 2> {log:q}"

@@ -1,40 +1,6 @@
 # SAE sweeps: one job per (hook, architecture, sparsity coefficient or k), so changing
 # one coefficient retrains only that SAE; then evaluation and the sweep summary.
 
-ARCHS = config["sae"]["architectures"]
-
-
-def sae_dir(hook, arch, coefficient):
-    return f"{WORK}/saes/{hook}/{arch}/{coefficient}"
-
-
-def sae_results(hook, arch, coefficient):
-    return f"{RESULTS}/saes/{hook}/{arch}/{coefficient}"
-
-
-def sweep_points():
-    """(hook, architecture, coefficient) of every SAE the config asks for, in an order
-    that does not depend on how the config file orders its keys."""
-    return [(hook, arch, coefficient)
-            for hook, site in SITES.items()
-            for arch, coefficients in sorted(site["sweep"].items())
-            for coefficient in coefficients]
-
-
-def site_points(hook):
-    return [point for point in sweep_points() if point[0] == hook]
-
-
-def width(w):
-    """Latents per input dimension; the baseline gets `width_ratio` more (paper: 1.5x)."""
-    return SITES[w.hook]["width"] * ARCHS[w.arch].get("width_ratio", 1.0)
-
-
-def options(w):
-    keys = ("bandwidth", "threshold_init")
-    return json.dumps({k: v for k, v in ARCHS[w.arch].items() if k in keys}, sort_keys=True)
-
-
 wildcard_constraints:
     hook=r"[^/]+",
     arch="|".join(ARCHS),

@@ -1,0 +1,79 @@
+# Paths, config views and helpers shared by the rule files (included first).
+
+SRC = Path(workflow.basedir) / "src" / "factlens"
+WORK = config["workdir"]
+RESULTS = config["resultsdir"]
+ORGANISM = config["model"]["name"] == "organism"
+MODEL = f"{WORK}/model" if ORGANISM else config["model"]["name"]
+
+
+def code(*modules):
+    """The package modules a rule runs: editing one reruns exactly the rules using it."""
+    common = ("__init__.py", "__main__.py", "cli.py", "io.py", "stages/common.py")
+    return [str(SRC / m) for m in (*common, *modules)]
+
+
+def as_json(section):
+    """A config section as a JSON string for a rule's params (a change reruns the rule)."""
+    return json.dumps(section, sort_keys=True)
+
+
+# Activation stores and their corpora
+SITES = {site["hook"]: site for site in config["sae"]["sites"]}
+CORPUS = {
+    "train": config["activations"]["train_corpus"] or f"{WORK}/world/corpus_train.txt",
+    "heldout": config["activations"]["heldout_corpus"] or f"{WORK}/world/corpus_heldout.txt",
+}
+SPLIT_TOKENS = {"train": config["activations"]["train_tokens"],
+                "heldout": config["activations"]["heldout_tokens"]}
+
+
+def store(split, hook):
+    """The activation store of one hook over one split's corpus."""
+    return f"{WORK}/activations/{split}/{hook}"
+
+
+# SAE sweeps: one SAE per (hook, architecture, coefficient)
+ARCHS = config["sae"]["architectures"]
+
+
+def sae_dir(hook, arch, coefficient):
+    return f"{WORK}/saes/{hook}/{arch}/{coefficient}"
+
+
+def sae_results(hook, arch, coefficient):
+    return f"{RESULTS}/saes/{hook}/{arch}/{coefficient}"
+
+
+def sweep_points():
+    """(hook, architecture, coefficient) of every SAE the config asks for, in an order
+    that does not depend on how the config file orders its keys."""
+    return [(hook, arch, coefficient)
+            for hook, site in SITES.items()
+            for arch, coefficients in sorted(site["sweep"].items())
+            for coefficient in coefficients]
+
+
+def site_points(hook):
+    return [point for point in sweep_points() if point[0] == hook]
+
+
+def width(w):
+    """Latents per input dimension; the baseline gets `width_ratio` more (paper: 1.5x)."""
+    return SITES[w.hook]["width"] * ARCHS[w.arch].get("width_ratio", 1.0)
+
+
+def options(w):
+    keys = ("bandwidth", "threshold_init")
+    return json.dumps({k: v for k, v in ARCHS[w.arch].items() if k in keys}, sort_keys=True)
+
+
+def site_sae(hook):
+    """The first SAE of the sweep at `hook`, if the config trains one there."""
+    points = site_points(hook)
+    return sae_dir(*points[0]) if points else ""
+
+
+def results_of(*outputs):
+    """The files of rule outputs that are archived under the results folder."""
+    return [str(path) for output in outputs for path in output if str(path).startswith(RESULTS)]
