@@ -91,9 +91,13 @@ def test_too_few_known_athletes_is_refused(smoke_run, tmp_path, monkeypatch, sta
     refused(arguments, message, table)
 
 
-def test_unknown_stage_settings_are_named():
+def test_unknown_or_missing_stage_settings_are_named():
     with pytest.raises(ValueError, match="unknown SAETrainingSettings keys: bogus, steps_"):
         parse_settings('{"bogus": 1, "steps_": 2}', SAETrainingSettings)
+    with pytest.raises(ValueError, match="missing SAETrainingSettings keys: batch_size, steps$"):
+        parse_settings('{"seed": 0, "warmup_steps": 1, "adam_beta1": 0, "adam_beta2": 0.9, '
+                       '"resample_every": 0, "resample_warmup_steps": 1, "log_every": 1}',
+                       SAETrainingSettings)
 
 
 def test_verify_without_a_manifest(tmp_path):

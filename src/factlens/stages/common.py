@@ -13,12 +13,16 @@ def settings_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_settings(text: str, settings_class):
-    """JSON -> settings dataclass; an unknown key is an error naming it."""
+    """JSON -> settings dataclass; an unknown or a missing key is an error naming it."""
     values = json.loads(text)
-    known = {field.name for field in dataclasses.fields(settings_class)}
-    unknown = sorted(set(values) - known)
+    fields = dataclasses.fields(settings_class)
+    unknown = sorted(set(values) - {field.name for field in fields})
     if unknown:
         raise ValueError(f"unknown {settings_class.__name__} keys: {', '.join(unknown)}")
+    missing = [field.name for field in fields if field.name not in values
+               and field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ValueError(f"missing {settings_class.__name__} keys: {', '.join(missing)}")
     return settings_class(**values)
 
 
