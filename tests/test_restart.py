@@ -36,9 +36,14 @@ def longer_config(tmp_path: Path) -> str:
     return str(path)
 
 
-def copy_run(smoke_run: Path, destination: Path) -> Path:
-    shutil.copytree(smoke_run, destination, symlinks=True)
-    return destination
+def reference_and_copy(smoke_run: Path, tmp_path: Path, target: str, config: str) -> tuple[Path, Path]:
+    """Two copies of the finished smoke run: one where `target` was built uninterrupted,
+    one left for a run to be killed."""
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    for copy in (reference, killed):
+        shutil.copytree(smoke_run, copy, symlinks=True)
+    assert snakemake(reference, target, config=config).returncode == 0
+    return reference, killed
 
 
 def kill_when(directory: Path, target: str, config: str, reached, timeout: float = 300) -> None:
@@ -72,10 +77,7 @@ def shards_done(store: Path) -> int:
 def test_caching_killed_mid_rule_resumes_to_the_same_store(smoke_run, tmp_path):
     config = longer_config(tmp_path)
     target = f"{STORE}/manifest.json"
-    reference = copy_run(smoke_run, tmp_path / "reference")
-    assert snakemake(reference, target, config=config).returncode == 0
-
-    killed = copy_run(smoke_run, tmp_path / "killed")
+    reference, killed = reference_and_copy(smoke_run, tmp_path, target, config)
     store = killed / STORE
     kill_when(killed, target, config, lambda: shards_done(store) >= 3)
     left = shards_done(store)
@@ -90,10 +92,7 @@ def test_caching_killed_mid_rule_resumes_to_the_same_store(smoke_run, tmp_path):
 def test_sae_training_killed_mid_rule_restarts_to_the_same_sae(smoke_run, tmp_path):
     config = longer_config(tmp_path)
     target = f"{SAE}/sae_weights.safetensors"
-    reference = copy_run(smoke_run, tmp_path / "reference")
-    assert snakemake(reference, target, config=config).returncode == 0
-
-    killed = copy_run(smoke_run, tmp_path / "killed")
+    reference, killed = reference_and_copy(smoke_run, tmp_path, target, config)
     log = killed / SAE_LOG
     started = {}
 

@@ -16,7 +16,6 @@ bounded memory.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -28,7 +27,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from factlens.io import atomic_path, write_json
+from factlens.io import atomic_path, sha256_file, write_json
 
 log = logging.getLogger("factlens.activations")
 
@@ -38,14 +37,6 @@ MANIFEST = "manifest.json"
 # complete (a workflow manager may delete a declared output of an interrupted job,
 # and this file must survive that so the next run can resume).
 PROGRESS = "progress.json"
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def shard_name(index: int) -> str:

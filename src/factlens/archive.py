@@ -9,7 +9,6 @@ stages' code changed since the archive was made).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import os
 import platform
@@ -18,6 +17,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
+
+from factlens.io import sha256_file
 
 PACKAGES = ("torch", "transformers", "transformer-lens", "tokenizers", "safetensors", "snakemake",
             "numpy", "pandas", "scikit-learn", "scipy", "matplotlib", "seaborn")
@@ -30,14 +31,6 @@ REPRODUCIBILITY = (
     "and training amplifies those differences, so numbers move slightly while the verdicts "
     "should not. Figures (PNG/PDF) also depend on the matplotlib, FreeType and font versions. "
     "Wall times and the machine description always differ.")
-
-
-def sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def file_kind(path: str) -> str:
@@ -92,7 +85,7 @@ def job_times(benchmarks: Path) -> pd.DataFrame:
 
 
 def module_hashes(package: Path) -> dict[str, str]:
-    return {path.relative_to(package.parent.parent).as_posix(): sha256(path)
+    return {path.relative_to(package.parent.parent).as_posix(): sha256_file(path)
             for path in sorted(package.rglob("*.py"))}
 
 
@@ -103,7 +96,7 @@ def build_manifest(files: list[str], root: Path, config: dict, benchmarks: Path,
     by_rule = times.groupby("rule")["wall_s"].agg(["sum", "count"]) if len(times) else pd.DataFrame()
     return {
         "files": {Path(f).resolve().relative_to(root.resolve()).as_posix():
-                  {"sha256": sha256(f), "bytes": Path(f).stat().st_size, "kind": file_kind(f)}
+                  {"sha256": sha256_file(f), "bytes": Path(f).stat().st_size, "kind": file_kind(f)}
                   for f in sorted(files)},
         "config": config,
         "packages": package_versions(),
@@ -126,7 +119,8 @@ def compare(manifest: dict, root: Path, repository: Path | None = None) -> pd.Da
     rows = []
     for name, entry in manifest["files"].items():
         path = root / name
-        status = "missing" if not path.exists() else ("ok" if sha256(path) == entry["sha256"] else "changed")
+        status = ("missing" if not path.exists()
+                  else "ok" if sha256_file(path) == entry["sha256"] else "changed")
         rows.append({"path": name, "kind": entry["kind"], "status": status})
     if repository is not None:
         current = module_hashes(repository / "src" / "factlens")
