@@ -126,6 +126,8 @@ def localisation_claims(patching: pd.DataFrame, probes: pd.DataFrame, final_toke
 def sae_claims(sweep: pd.DataFrame, equal_loss: pd.DataFrame) -> list[Claim]:
     """Gated and JumpReLU SAEs vs the ReLU baseline (PAPERS.md §2-3)."""
     claims = []
+    baseline = (equal_loss[equal_loss["architecture"] == "standard"]
+                .set_index(["hook_name", "loss_recovered"])["l0_needed"])
     for arch, label in (("gated", "Gated"), ("jumprelu", "JumpReLU")):
         ratios = equal_loss[(equal_loss["architecture"] == arch)].dropna(subset=["l0_ratio_to_baseline"])
         ok = len(ratios) > 0 and bool((ratios["l0_ratio_to_baseline"] <= GATED_MAX_L0_RATIO).all())
@@ -136,10 +138,7 @@ def sae_claims(sweep: pd.DataFrame, equal_loss: pd.DataFrame) -> list[Claim]:
             table=pd.DataFrame([
                 {"hook": row.hook_name, "loss recovered": f"{row.loss_recovered:.4f}",
                  f"L0 {label}": number(row.l0_needed),
-                 "L0 baseline": number(equal_loss[(equal_loss.hook_name == row.hook_name)
-                                                  & (equal_loss.loss_recovered == row.loss_recovered)
-                                                  & (equal_loss.architecture == "standard")]
-                                       .l0_needed.iloc[0]),
+                 "L0 baseline": number(baseline[row.hook_name, row.loss_recovered]),
                  "ratio (ours)": number(row.l0_ratio_to_baseline, 2),
                  "ratio (paper)": f"~{PAPER['l0_ratio']}"}
                 for row in ratios.itertuples()],

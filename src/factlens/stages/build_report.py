@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from factlens.io import write_table, write_text
+from factlens.io import read_json, write_table, write_text
 from factlens.patching import SUFFIX
 from factlens.report import collect_claims, model_card, read_setup, render_report
 
@@ -43,6 +43,6 @@ def run(args) -> None:
     if args.model_card:
         if args.organism is None:
             raise ValueError("--model-card needs --organism settings")
-        accuracy = json.loads((results / "model" / "accuracy.json").read_text())
+        accuracy = read_json(results / "model" / "accuracy.json")
         lengths = pd.read_csv(results / "data" / "name_token_lengths.csv")
         write_text(model_card(args.organism, accuracy, lengths), args.model_card)
