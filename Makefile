@@ -38,7 +38,7 @@ test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 bench: setup
-	cd bench && for script in caching_throughput sae_step sae_memory; do \
+	cd bench && for script in organism_step caching_throughput sae_step sae_memory; do \
 		echo "== $$script"; ../$(BIN)/python $$script.py || exit 1; done
 
 clean-work:

@@ -35,13 +35,14 @@ def organism_settings(**overrides):
     return OrganismSettings(**{**schema_defaults("model", "organism"), **overrides})
 
 
-TINY_WORLD = dict(n_athletes=90, n_golfers=2, n_first_names=30, n_last_names=50,
-                  mentions_per_athlete=3, heldout_documents=5)
+TINY_WORLD = dict(n_athletes=90, n_golfers=2, n_first_names=10, n_last_names=20,
+                  corpus_epochs=2, heldout_documents=5)
 
 
 @pytest.fixture(scope="session")
 def tiny_world():
-    from factlens.world import build_corpus, draw_athletes
+    from factlens.corpus import build_corpus
+    from factlens.world import draw_athletes
 
     settings = world_settings(**TINY_WORLD)
     athletes = draw_athletes(settings)

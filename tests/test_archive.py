@@ -101,33 +101,43 @@ def test_the_committed_manifest_is_read_from_git(tmp_path):
         read_manifest(manifest, "nosuchref")
 
 
-def patching_table(lookup_hook: str, restored: float) -> pd.DataFrame:
+def patching_table(lookup_hook: str, restored: float, gather: float = 0.4) -> pd.DataFrame:
     rows = [{"hook": f"blocks.{layer}.hook_{kind}_out", "position": position, "family": "component",
              "restored_mean": 0.05}
             for layer in range(4) for kind in ("attn", "mlp") for position in ("final name token", "of")]
-    rows += [{"hook": "blocks.0.hook_resid_pre", "position": "middle name tokens", "family": "residual",
-              "restored_mean": 0.3}]
+    rows += [{"hook": f"blocks.{layer}.hook_{kind}_out", "position": "final name token",
+              "family": "first-name swap", "restored_mean": gather if (layer, kind) == (0, "attn") else 0.05}
+             for layer in range(4) for kind in ("attn", "mlp")]
     frame = pd.DataFrame(rows)
-    frame.loc[(frame.hook == lookup_hook) & (frame.position == "final name token"), "restored_mean"] = restored
+    frame.loc[(frame.hook == lookup_hook) & (frame.position == "final name token")
+              & (frame.family == "component"), "restored_mean"] = restored
     return frame
 
 
-PROBES = pd.DataFrame({"layer": [0, 1], "site": ["embed", "resid_post 0"],
-                       "train_accuracy": [0.7, 0.95], "test_accuracy": [0.5, 0.85]})
+PROBES = pd.DataFrame({"layer": [0, 1, 0, 1, 1], "site": ["embed", "resid_post 0"] * 2 + ["resid_post 0"],
+                       "position": ["final name token"] * 2 + ["final token"] * 2 + ["final name token"],
+                       "regularisation": [1.0, 1.0, 1.0, 1.0, 0.1],
+                       "selected": [True, True, True, True, False],
+                       "train_accuracy": [0.7, 0.95, 0.4, 0.99, 0.9],
+                       "test_accuracy": [0.5, 0.85, 0.3, 0.97, 0.99],
+                       "train_athletes": 300, "test_athletes": 100})
 
 
-@pytest.mark.parametrize("hook, restored, replicated", [
-    ("blocks.0.hook_mlp_out", 0.5, True),    # an early MLP does the lookup
-    ("blocks.3.hook_mlp_out", 0.5, False),   # a late MLP
-    ("blocks.2.hook_mlp_out", 0.5, False),   # the second half of four layers
-    ("blocks.0.hook_attn_out", 0.5, False),  # attention, not an MLP
-    ("blocks.1.hook_mlp_out", 0.2, False),   # too weak to be the lookup
+@pytest.mark.parametrize("hook, restored, gather, replicated", [
+    ("blocks.1.hook_mlp_out", 0.5, 0.4, True),    # attention gathers, an early MLP looks up
+    ("blocks.0.hook_mlp_out", 0.5, 0.4, False),   # MLP0 of a parallel block sees one token
+    ("blocks.3.hook_mlp_out", 0.5, 0.4, False),   # the last layer is not early-to-middle
+    ("blocks.0.hook_attn_out", 0.5, 0.4, False),  # attention, not an MLP
+    ("blocks.1.hook_mlp_out", 0.2, 0.4, False),   # too weak to be the lookup
+    ("blocks.2.hook_mlp_out", 0.5, 0.1, False),   # nothing carries the first name to the name's end
 ])
-def test_localisation_verdict(hook, restored, replicated):
-    lookup, probe = localisation_claims(patching_table(hook, restored), PROBES, "of")
+def test_localisation_verdict(hook, restored, gather, replicated):
+    lookup, probe = localisation_claims(patching_table(hook, restored, gather), PROBES, "of")
     assert lookup.replicated is replicated
-    assert probe.replicated  # 85% is within 10 points of the paper's 90%
+    # 85% is within 10 points of the paper's 90%; the unselected C's 99% is not used
+    assert probe.replicated
     assert "85.0% at resid_post 0" in probe.table.loc[0, "ours"]
+    assert probe.table.loc[2, "ours"] == "97.0%"  # the final-token positive control
 
 
 def sweep_tables(gated_l0: float, baseline_gammas=(0.9, 0.8), gated_gammas=(1.0, 0.99)):

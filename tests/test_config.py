@@ -96,6 +96,26 @@ def test_bad_config_stops_before_any_rule(tmp_path):
     assert "rule prepare_world" not in output and not (tmp_path / "work").exists()
 
 
+@pytest.mark.parametrize("changes, keys", [
+    ({"world.n_first_names": 25}, ["world.n_first_names = 25 is more than world.n_athletes / 3 sports = 20"]),
+    ({"world.n_athletes": 300, "world.n_first_names": 10, "world.n_last_names": 15},
+     ["world.n_first_names x world.n_last_names = 150 distinct names"]),
+])
+def test_world_that_cannot_be_balanced_stops_before_any_rule(tmp_path, changes, keys):
+    config = copy.deepcopy(_load("smoke.yaml"))
+    for dotted, value in changes.items():
+        config = _set(config, dotted, value)
+    path = tmp_path / "unbalanced.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = _dry_run(path, tmp_path)
+    output = result.stderr + result.stdout
+    assert result.returncode != 0
+    assert "world config cannot be balanced" in output
+    for key in keys:
+        assert key in output
+    assert "rule prepare_world" not in output and not (tmp_path / "work").exists()
+
+
 def test_attribution_must_name_saes_of_the_sweep(tmp_path):
     config = _set(copy.deepcopy(_load("smoke.yaml")), "attribution.upstream.coefficient", 0.9)
     path = tmp_path / "bad.yaml"

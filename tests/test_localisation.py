@@ -9,7 +9,8 @@ from factlens.evaluation import fact_prompts
 from factlens.loading import load_model
 from factlens.patching import (logit_difference, pair_prompts, patching_effects,
                                position_groups, prompt_layout, summarise_effects)
-from factlens.probing import probe_accuracy_by_layer, residual_at_positions, split_athletes
+from factlens.probing import (probe_accuracy_by_layer, probe_sweep, residual_at_positions,
+                              split_athletes, split_by_name_parts)
 from factlens.prompts import answer_ids, encode_left_padded, position_ids_from_mask
 from factlens.world import SPORTS, example_athlete
 
@@ -27,6 +28,18 @@ def test_pairs_have_other_sports_equal_name_lengths_and_known_facts():
         assert labels[clean] != labels[corrupt] and torch.equal(layout[clean], layout[corrupt])
         assert kept[clean] and kept[corrupt]
     assert torch.equal(pairs.clean_label, labels[pairs.clean])
+
+
+def test_shared_ids_pair_only_prompts_that_share_them():
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    layout = torch.zeros(6, 2, dtype=torch.long)
+    last_name = torch.tensor([0, 0, 1, 1, 2, 2])
+    pairs = pair_prompts(labels, layout, torch.ones(6, dtype=torch.bool), 10, 0, shared=last_name)
+    assert len(pairs.clean) == 6
+    assert (last_name[pairs.clean] == last_name[pairs.corrupt]).all()
+    lonely = pair_prompts(labels, layout, torch.ones(6, dtype=torch.bool), 10, 0,
+                          shared=torch.arange(6))
+    assert len(lonely.clean) == 0
 
 
 def test_position_groups_mark_name_and_suffix_roles():
@@ -97,3 +110,31 @@ def test_probe_separates_a_linearly_encoded_label_and_not_noise():
     table = probe_accuracy_by_layer(features, labels, train, test)
     assert table.loc[1, "test_accuracy"] > 0.9
     assert table.loc[0, "test_accuracy"] < 0.5
+
+
+def test_name_part_split_shares_no_first_or_last_name():
+    rng = np.random.default_rng(1)
+    first = rng.integers(0, 30, 900).astype(str)
+    last = np.char.add("L", rng.integers(0, 60, 900).astype(str))
+    train, test = split_by_name_parts(first, last, 0.3, seed=0)
+    assert not set(first[train]) & set(first[test])
+    assert not set(last[train]) & set(last[test])
+    assert 0.2 < len(test) / (len(train) + len(test)) < 0.4
+    assert len(train) + len(test) > 300
+
+
+def test_probe_sweep_chooses_strength_on_training_athletes_only():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 300)
+    signal = np.eye(3)[labels] * 3 + rng.normal(size=(300, 3))
+    features = torch.tensor(np.stack([rng.normal(size=(300, 3)), signal]), dtype=torch.float32)
+    train, test = split_athletes(300, 0.3, seed=0)
+    table = probe_sweep(features, labels, train, test, [0.001, 1.0])
+    assert len(table) == 4 and table.groupby("layer")["selected"].sum().tolist() == [1, 1]
+    # the informative layer prefers the weaker penalty; the held-out labels never choose it
+    chosen = table[table.selected].set_index("layer")
+    assert chosen.loc[1, "regularisation"] == 1.0 and chosen.loc[1, "test_accuracy"] > 0.9
+    shuffled = labels.copy()
+    shuffled[test] = rng.permutation(shuffled[test])
+    again = probe_sweep(features, shuffled, train, test, [0.001, 1.0])
+    assert again[again.selected]["regularisation"].tolist() == chosen["regularisation"].tolist()

@@ -4,7 +4,9 @@ import pytest
 import torch
 
 from conftest import organism_settings
-from factlens.organism import learning_rate_at, organism_config, pack_documents, train_organism
+from factlens.corpus import epoch_documents
+from factlens.organism import (learning_rate_at, organism_config, pack_documents, stream_batches,
+                               train_organism)
 
 SMALL = dict(d_model=32, n_layers=2, n_heads=2, d_mlp=64, context_length=32, batch_size=8,
              steps=30, warmup_steps=3, eval_every=15, learning_rate=0.006)
@@ -47,11 +49,29 @@ def test_training_is_deterministic_and_lowers_the_loss(tiny_world, tiny_tokenize
         calls.append(model.training)
         return {"probe": 1.0}
 
-    model, curve = train_organism(settings, tiny_tokenizer, tiny_world[2], evaluate)
-    again, curve_again = train_organism(settings, tiny_tokenizer, tiny_world[2])
+    settings_world, athletes = tiny_world[0], tiny_world[1]
+    athletes = athletes[(athletes.athlete_id < 20) | (athletes.sport == "golf")]  # short epochs
+    epochs = []
+
+    def documents(epoch):
+        epochs.append(epoch)
+        return epoch_documents(athletes, settings_world, epoch)
+
+    model, curve = train_organism(settings, tiny_tokenizer, documents, evaluate)
+    assert len(epochs) >= 2 and epochs == list(range(len(epochs)))  # fresh epochs, in order
+    again, curve_again = train_organism(settings, tiny_tokenizer, documents)
     assert curve["loss"].equals(curve_again["loss"])
     for a, b in zip(model.parameters(), again.parameters()):
         assert torch.equal(a, b)
     assert curve["loss"].tail(5).mean() < curve["loss"].head(5).mean() - 0.5
     assert calls == [False, False]  # evaluated in eval mode at steps 15 and 30
     assert curve["probe"].notna().sum() == 2 and not model.training
+
+
+def test_stream_batches_carry_the_remainder_of_an_epoch_into_the_next(tiny_tokenizer):
+    epoch_docs = {0: ["Alpha plays golf."] * 5, 1: ["Beta plays baseball."] * 5}
+    batches = stream_batches(tiny_tokenizer, lambda epoch: epoch_docs[epoch % 2], 8, 3)
+    rows = [pack_documents(tiny_tokenizer, epoch_docs[epoch % 2], 8) for epoch in range(8)]
+    assert len(rows[0]) % 3 != 0  # the epoch does not fill whole batches
+    stream = torch.cat([next(batches) for _ in range(6)])
+    assert torch.equal(stream, torch.cat(rows)[:18])

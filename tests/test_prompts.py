@@ -95,3 +95,31 @@ def test_scores_mark_known_facts(tiny_model_dirs, tiny_world):
     _, strict = score_prompts(model, tokenizer, athletes, prompts, SPORTS, threshold=1.0)
     assert not strict["kept"].any()
     assert (scores["name_tokens"] >= 2).all()
+
+
+def test_name_variants_keep_one_part_and_never_name_an_athlete(tiny_world):
+    from factlens.evaluation import name_variants
+
+    athletes = tiny_world[1][tiny_world[1].sport.isin(SPORTS)]
+    variants = name_variants(athletes, seed=0)
+    assert list(variants["full name"]) == list(athletes["name"])
+    assert list(variants["first name only"]) == list(athletes["first_name"])
+    swapped = variants["first name swapped"].str.split()
+    assert (swapped.str[-1] == athletes["last_name"]).all()
+    assert (swapped.str[0] != athletes["first_name"]).all()
+    assert not set(variants["first name swapped"]) & set(tiny_world[1]["name"])
+
+
+def test_name_part_accuracy_scores_every_variant_against_the_athletes_sport(tiny_model_dirs, tiny_world):
+    from factlens.evaluation import name_part_accuracy
+
+    model, tokenizer = load_model(str(tiny_model_dirs["gpt_neox"]), device="cpu")
+    athletes = tiny_world[1][tiny_world[1].sport.isin(SPORTS)].head(12)
+    table = name_part_accuracy(model, tokenizer, athletes, example_athlete(tiny_world[1])["name"])
+    assert list(table["prompt_name"]) == ["full name", "first name only", "last name only",
+                                          "first name swapped"]
+    assert (table["athletes"] == 12).all() and table["accuracy"].between(0, 1).all()
+    # the full-name row is the plain Fact-prompt accuracy
+    _, scores = score_prompts(model, tokenizer, athletes,
+                              fact_prompts(athletes, example_athlete(tiny_world[1])["name"]), SPORTS)
+    assert table.loc[0, "accuracy"] == pytest.approx(scores["correct"].mean())

@@ -1,12 +1,15 @@
-"""Does the model know the facts? 3-way sport accuracy on the Fact prompt and on
-held-out templates, shared by the organism's training and the prompts stage."""
+"""Does the model know the facts? 3-way sport accuracy on the Fact prompt, on held-out
+templates, and on prompts with only part of the name, shared by the organism's
+training and the prompts stage."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
+from factlens.corpus import HELDOUT_TEMPLATES, heldout_prompts
 from factlens.prompts import score_prompts
-from factlens.world import HELDOUT_TEMPLATES, SPORTS, fact_prompt, heldout_prompts
+from factlens.world import SPORTS, fact_prompt
 
 
 def fact_prompts(athletes: pd.DataFrame, example: str, separator: str = "\n") -> list[str]:
@@ -32,4 +35,38 @@ def heldout_accuracy(model, tokenizer, athletes: pd.DataFrame) -> pd.DataFrame:
         rows.append({"template": HELDOUT_TEMPLATES[template],
                      "accuracy": float(scores["correct"].mean()),
                      "known_fraction": float(scores["kept"].mean())})
+    return pd.DataFrame(rows)
+
+
+def name_variants(athletes: pd.DataFrame, seed: int = 0) -> dict[str, pd.Series]:
+    """The names to prompt with for the name-part control: the full name, the first or
+    the last name alone, and the last name with another athlete's first name (never a
+    name of the world, so its answer can only come from one part)."""
+    rng = np.random.default_rng(seed)
+    existing = set(athletes["name"])
+    firsts = athletes["first_name"].to_numpy()
+    swapped = []
+    for first, last in zip(athletes["first_name"], athletes["last_name"]):
+        while True:
+            other = str(rng.choice(firsts))
+            if other != first and f"{other} {last}" not in existing:
+                break
+        swapped.append(f"{other} {last}")
+    return {"full name": athletes["name"], "first name only": athletes["first_name"],
+            "last name only": athletes["last_name"],
+            "first name swapped": pd.Series(swapped, index=athletes.index)}
+
+
+def name_part_accuracy(model, tokenizer, athletes: pd.DataFrame, example: str,
+                       separator: str = "\n", seed: int = 0) -> pd.DataFrame:
+    """The model's own name-part control: Fact-prompt accuracy against each athlete's
+    sport when the prompt names the athlete in full or by one part only."""
+    rows = []
+    for variant, names in name_variants(athletes, seed).items():
+        prompted = athletes.assign(name=names.to_numpy())
+        _, scores = score_prompts(model, tokenizer, prompted,
+                                  fact_prompts(prompted, example, separator), SPORTS)
+        rows.append({"prompt_name": variant, "accuracy": float(scores["correct"].mean()),
+                     "mean_p_correct": float(scores["p_correct"].mean()),
+                     "athletes": len(scores), "chance": 1 / len(SPORTS)})
     return pd.DataFrame(rows)

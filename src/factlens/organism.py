@@ -6,7 +6,9 @@ cosine decay, log the loss; everything seeded.
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +67,19 @@ def pack_documents(tokenizer, documents: list[str], context_length: int) -> torc
     return torch.tensor(stream[: n_rows * context_length]).view(n_rows, context_length)
 
 
+def stream_batches(tokenizer, documents_for_epoch: Callable[[int], list[str]],
+                   context_length: int, batch_size: int) -> Iterator[torch.Tensor]:
+    """Batches of packed rows from a stream of epochs, each epoch's documents drawn
+    afresh by `documents_for_epoch(epoch)` (already in random order)."""
+    pending = torch.empty((0, context_length), dtype=torch.long)
+    for epoch in itertools.count():
+        rows = pack_documents(tokenizer, documents_for_epoch(epoch), context_length)
+        pending = torch.cat([pending, rows])
+        while len(pending) >= batch_size:
+            yield pending[:batch_size]
+            pending = pending[batch_size:]
+
+
 def learning_rate_at(step: int, settings: OrganismSettings) -> float:
     """Linear warm-up, then cosine decay to 10% of the peak."""
     if step < settings.warmup_steps:
@@ -73,32 +88,29 @@ def learning_rate_at(step: int, settings: OrganismSettings) -> float:
     return settings.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def train_organism(settings: OrganismSettings, tokenizer, documents: list[str],
+def train_organism(settings: OrganismSettings, tokenizer,
+                   documents_for_epoch: Callable[[int], list[str]],
                    evaluate=None) -> tuple[GPTNeoXForCausalLM, pd.DataFrame]:
-    """Train the organism; returns the model and its loss curve.
+    """Train the organism on a stream of freshly drawn epochs; returns the model and
+    its loss curve.
 
     `evaluate(model) -> dict` is called every `eval_every` steps and at the end; its
     numbers join the loss curve (e.g. the Fact-prompt accuracy).
     """
     torch.manual_seed(settings.seed)
     model = GPTNeoXForCausalLM(organism_config(settings, tokenizer))
-    rows = pack_documents(tokenizer, documents, settings.context_length)
+    batches = stream_batches(tokenizer, documents_for_epoch, settings.context_length,
+                             settings.batch_size)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": settings.weight_decay},
          {"params": no_decay, "weight_decay": 0.0}],
         lr=settings.learning_rate, betas=(0.9, 0.95))
-    generator = torch.Generator().manual_seed(settings.seed)
-    order = torch.randperm(len(rows), generator=generator)
-    cursor = 0
     curve = []
     model.train()
     for step in tqdm(range(settings.steps), desc="train organism", mininterval=5):
-        if cursor + settings.batch_size > len(order):
-            order, cursor = torch.randperm(len(rows), generator=generator), 0
-        batch = rows[order[cursor: cursor + settings.batch_size]]
-        cursor += settings.batch_size
+        batch = next(batches)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate_at(step, settings)
         loss = model(input_ids=batch, labels=batch).loss

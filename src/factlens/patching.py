@@ -41,12 +41,18 @@ def prompt_layout(attention_mask: torch.Tensor, first_name: torch.Tensor,
 
 
 def pair_prompts(labels: torch.Tensor, layout: torch.Tensor, kept: torch.Tensor,
-                 max_pairs: int, seed: int) -> Pairs:
-    """Pair each kept prompt with a kept prompt of another sport and the same layout."""
+                 max_pairs: int, seed: int, shared: torch.Tensor | None = None) -> Pairs:
+    """Pair each kept prompt with a kept prompt of another sport and the same layout.
+
+    With `shared` (one id per prompt, e.g. the last name), only prompts with the same
+    id are paired: the pair then differs in the rest of the name alone.
+    """
     generator = np.random.default_rng(seed)
     candidates = kept.nonzero().flatten().numpy()
     generator.shuffle(candidates)
     layout = layout.reshape(len(labels), -1)
+    if shared is not None:
+        layout = torch.cat([layout, shared.reshape(len(labels), 1)], dim=1)
     clean, corrupt = [], []
     for row in candidates:
         same_layout = (layout[candidates] == layout[row]).all(-1).numpy()

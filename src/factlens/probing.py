@@ -43,6 +43,27 @@ def split_athletes(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray,
     return np.sort(order[n_test:]), np.sort(order[:n_test])
 
 
+def split_by_name_parts(first: np.ndarray, last: np.ndarray, test_fraction: float,
+                        seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A split in which no first or last name occurs on both sides.
+
+    A share p of the first names and of the last names is held out; test athletes
+    have both parts held out, training athletes neither (the rest is unused), with p
+    chosen so that test athletes make up `test_fraction` of those used.
+    """
+    rng = np.random.default_rng(seed)
+    ratio = np.sqrt(test_fraction / (1 - test_fraction))
+    share = ratio / (1 + ratio)  # p^2 / (p^2 + (1-p)^2) = test_fraction
+    held_out = {}
+    for key, parts in (("first", first), ("last", last)):
+        distinct = np.unique(parts)
+        n_test = max(1, int(round(share * len(distinct))))
+        held_out[key] = np.isin(parts, rng.permutation(distinct)[:n_test])
+    test = np.flatnonzero(held_out["first"] & held_out["last"])
+    train = np.flatnonzero(~held_out["first"] & ~held_out["last"])
+    return train, test
+
+
 def probe_accuracy_by_layer(features: torch.Tensor, labels: np.ndarray, train: np.ndarray,
                             test: np.ndarray, regularisation: float = 1.0) -> pd.DataFrame:
     """Held-out accuracy of a multinomial logistic-regression probe at each layer."""
@@ -53,7 +74,39 @@ def probe_accuracy_by_layer(features: torch.Tensor, labels: np.ndarray, train: n
         probe = LogisticRegression(C=regularisation, max_iter=2000)
         probe.fit(standardised[train], labels[train])
         rows.append({"layer": layer, "site": "embed" if layer == 0 else f"resid_post {layer - 1}",
+                     "regularisation": regularisation,
                      "train_accuracy": probe.score(standardised[train], labels[train]),
                      "test_accuracy": probe.score(standardised[test], labels[test]),
                      "train_athletes": len(train), "test_athletes": len(test)})
     return pd.DataFrame(rows)
+
+
+def select_regularisation(features: torch.Tensor, labels: np.ndarray, train: np.ndarray,
+                          strengths: list[float], folds: int = 3, seed: int = 0) -> dict[int, float]:
+    """Per layer, the inverse L2 strength C with the best cross-validated accuracy on the
+    training athletes alone (the held-out athletes never choose C)."""
+    order = np.random.default_rng(seed).permutation(train)
+    chunks = np.array_split(order, folds)
+    chosen = {}
+    for layer in range(features.shape[0]):
+        scores = []
+        for strength in strengths:
+            accuracy = [probe_accuracy_by_layer(features[layer:layer + 1], labels,
+                                                np.setdiff1d(train, chunk), chunk,
+                                                strength)["test_accuracy"].item()
+                        for chunk in chunks]
+            scores.append(np.mean(accuracy))
+        chosen[layer] = strengths[int(np.argmax(scores))]
+    return chosen
+
+
+def probe_sweep(features: torch.Tensor, labels: np.ndarray, train: np.ndarray, test: np.ndarray,
+                strengths: list[float], seed: int = 0) -> pd.DataFrame:
+    """Probe accuracy at every layer for every C, with the C chosen by cross-validation
+    on the training athletes marked `selected`."""
+    table = pd.concat([probe_accuracy_by_layer(features, labels, train, test, strength)
+                       for strength in strengths], ignore_index=True)
+    chosen = select_regularisation(features, labels, train, strengths, seed=seed)
+    table["selected"] = [chosen[layer] == strength
+                         for layer, strength in zip(table["layer"], table["regularisation"])]
+    return table

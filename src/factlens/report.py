@@ -67,57 +67,85 @@ def number(value: float, digits: int = 3) -> str:
     return "-" if pd.isna(value) else f"{value:.{digits}g}"
 
 
+def layer_of(hook: str) -> int:
+    return int(hook.split(".")[1])
+
+
 def localisation_claims(patching: pd.DataFrame, probes: pd.DataFrame, final_token: str) -> list[Claim]:
-    """Fact finding (PAPERS.md §1): where the sport is looked up, and how well probes read it."""
+    """Fact finding (PAPERS.md §1): gather, look up, move; and
+    how well linear probes read the sport at the final name token."""
     components = patching[patching["family"] == "component"]
     at_name = components[components["position"] == "final name token"].set_index("hook")["restored_mean"]
     at_final = components[components["position"] == final_token].set_index("hook")["restored_mean"]
+    swap = patching[patching["family"] == "first-name swap"].set_index("hook")["restored_mean"]
     top = at_name.idxmax()
-    layers = sorted({int(hook.split(".")[1]) for hook in patching["hook"] if hook.startswith("blocks.")})
-    top_layer = int(top.split(".")[1])
+    n_layers = len({layer_of(hook) for hook in at_name.index})
+    mlps = at_name[[h for h in at_name.index if "mlp" in h]]
     attention_final = at_final[[h for h in at_final.index if "attn" in h]]
-    residual = patching[patching["family"] == "residual"].set_index(["hook", "position"])["restored_mean"]
-    first_layer = f"blocks.{layers[0]}.hook_resid_pre"
-    gathered = residual.get((first_layer, "middle name tokens"), np.nan)
-    lookup_ok = "mlp" in top and top_layer < len(layers) / 2 and at_name[top] >= LOOKUP_MIN_RESTORED
+    # In a parallel-residual block MLP0 sees only the current token's embedding, so the
+    # lookup of a whole multi-token name has to be an MLP of layer >= 1.
+    lookup_ok = ("mlp" in top and 1 <= layer_of(top) < max(2, n_layers - 1)
+                 and at_name[top] >= LOOKUP_MIN_RESTORED)
+    gather = swap[[h for h in swap.index if "attn" in h and layer_of(h) < layer_of(top)]]
+    gather_ok = len(gather) > 0 and gather.max() >= LOOKUP_MIN_RESTORED
+    swap_top = swap[[h for h in swap.index if h == top]]
     lookup = Claim(
         key="localisation",
-        title="Fact finding: the sport is looked up by an early MLP at the final name token",
+        title="Fact finding: attention gathers the name, an early MLP looks the sport up at the final name token",
         source="Nanda et al. 2023 (PAPERS.md §1)",
         table=pd.DataFrame([
             {"measure": "component restoring most at the final name token",
              "ours": f"{top} ({percent(at_name[top])})", "paper": PAPER["lookup"]},
+            {"measure": "MLP outputs at the final name token, by layer",
+             "ours": ", ".join(f"L{layer_of(h)} {percent(v)}" for h, v in mlps.items()), "paper": "-"},
+            {"measure": "only the first name differs: attention outputs at the final name token, by layer",
+             "ours": ", ".join(f"L{layer_of(h)} {percent(v)}" for h, v in
+                               swap[[h for h in swap.index if "attn" in h]].items()),
+             "paper": PAPER["gather"]},
+            {"measure": "only the first name differs: the lookup MLP at the final name token",
+             "ours": ", ".join(percent(v) for v in swap_top) or "-", "paper": "-"},
             {"measure": f"attention outputs at the final token ('{final_token}'), by layer",
-             "ours": ", ".join(f"L{h.split('.')[1]} {percent(v)}" for h, v in attention_final.items()),
+             "ours": ", ".join(f"L{layer_of(h)} {percent(v)}" for h, v in attention_final.items()),
              "paper": PAPER["move"]},
-            {"measure": "residual at the earlier name tokens, layer 0",
-             "ours": percent(gathered), "paper": PAPER["gather"]},
         ]),
-        replicated=bool(lookup_ok),
+        replicated=bool(lookup_ok and gather_ok),
         summary=(f"Patching {top} at the final name token restores {percent(at_name[top])} of the "
-                 "logit difference and attention carries the sport to the final token, "
-                 + ("as the paper describes." if lookup_ok else "which is not the paper's picture.")),
-        rule=(f"replicated if the component that restores most at the final name token is an MLP "
-              f"in the first half of the layers and restores >= {percent(LOOKUP_MIN_RESTORED)}"),
+                 "logit difference; when only the first name differs, attention at the final name "
+                 f"token restores up to {percent(gather.max() if len(gather) else np.nan)} "
+                 + ("(gather, then look up), as the paper describes." if lookup_ok and gather_ok
+                    else "which is not the paper's gather-then-look-up picture.")),
+        rule=(f"replicated if the component that restores most at the final name token is an MLP of "
+              f"layer >= 1 (MLP0 of a parallel-residual block sees one token) in the early-to-middle "
+              f"layers, restoring >= {percent(LOOKUP_MIN_RESTORED)}, and, with pairs that differ only "
+              f"in the first name, an attention layer below it restores >= {percent(LOOKUP_MIN_RESTORED)} "
+              "at the final name token (it carries the first name there)"),
         figures=["localisation/patching.png"],
     )
-    best = probes.loc[probes["test_accuracy"].idxmax()]
+    selected = probes[probes["selected"]]
+    at_name_probes = selected[selected["position"] == "final name token"]
+    best = at_name_probes.loc[at_name_probes["test_accuracy"].idxmax()]
+    control = selected[selected["position"] == "final token"]["test_accuracy"].max()
     probe_ok = best["test_accuracy"] >= PAPER["probe_accuracy"] - PROBE_TOLERANCE
     probe = Claim(
         key="probes",
         title="Fact finding: linear probes read the sport at the final name token",
         source="Nanda et al. 2023 (PAPERS.md §1)",
         table=pd.DataFrame([
-            {"measure": "best held-out probe accuracy (3-way)",
-             "ours": f"{percent(best['test_accuracy'])} at {best['site']}",
+            {"measure": "best held-out probe accuracy at the final name token (3-way)",
+             "ours": f"{percent(best['test_accuracy'])} at {best['site']} (C = {best['regularisation']:g})",
              "paper": f"~{percent(PAPER['probe_accuracy'])} at layer 6 of 32"},
-            {"measure": "train accuracy at that layer", "ours": percent(best["train_accuracy"]),
-             "paper": "-"},
+            {"measure": "train accuracy there", "ours": percent(best["train_accuracy"]), "paper": "-"},
+            {"measure": "positive control: best held-out accuracy at the final token",
+             "ours": percent(control), "paper": "-"},
+            {"measure": "athletes (train / held-out; no name part on both sides)",
+             "ours": f"{int(best['train_athletes'])} / {int(best['test_athletes'])}", "paper": "-"},
         ]),
         replicated=bool(probe_ok),
-        summary=(f"Held-out probe accuracy peaks at {percent(best['test_accuracy'])} at {best['site']}, "
+        summary=(f"Held-out probe accuracy at the final name token peaks at {percent(best['test_accuracy'])} "
+                 f"at {best['site']} (final token: {percent(control)}), "
                  + ("close to the paper's ~90%." if probe_ok else "well below the paper's ~90%.")),
-        rule=f"replicated if the best held-out accuracy is within {percent(PROBE_TOLERANCE)} of 90%",
+        rule=(f"replicated if the best held-out accuracy at the final name token, with C chosen by "
+              f"cross-validation on the training athletes, is within {percent(PROBE_TOLERANCE)} of 90%"),
         figures=["localisation/probe_accuracy.png"],
     )
     return [lookup, probe]
@@ -259,6 +287,9 @@ def setup_table(accuracy: dict | None, padding: dict, by_sport: pd.DataFrame) ->
                      "value": percent(accuracy["fact_prompt_accuracy"])})
         rows += [{"measure": f"held-out template: {template!r}", "value": percent(value)}
                  for template, value in sorted(accuracy.get("heldout_template_accuracy", {}).items())]
+        rows += [{"measure": f"name-part control, Fact prompt with the {variant}", "value": percent(value)}
+                 for variant, value in accuracy.get("name_part_accuracy", {}).items()
+                 if variant != "full name"]
     rows += [{"measure": "3-way accuracy by sport",
               "value": ", ".join(f"{r.sport} {percent(r.accuracy)}" for r in by_sport.itertuples())},
              {"measure": "known facts kept (p(correct) > threshold)",
@@ -281,18 +312,24 @@ def model_card(settings: dict, accuracy: dict, name_lengths: pd.DataFrame) -> st
         "the fact-finding, SAE and illusion analyses can run offline on a CPU. "
         "Weights are not archived: `make replicate` retrains them deterministically.", "",
         "## Model and training", "", f"- Settings (`model.organism`): {described}",
-        f"- Parameters: {accuracy['parameters']:,}", "- Tokenizer: byte-level BPE trained on the corpus",
+        f"- Parameters: {accuracy['parameters']:,}",
+        "- Tokenizer: byte-level BPE trained on the same kind of text about invented athletes "
+        "(the world's first names are common words, its last names rare)",
+        "- Training text: a stream of freshly drawn epochs (new sentence forms, company and order "
+        "each time), so that only the name predicts a fact",
         f"- Tokens seen: {accuracy['training_tokens']:,}; final training loss {accuracy['final_loss']:.3f}",
         "", "## Evaluation", "",
         f"- 3-way sport accuracy on the one-shot Fact prompt: {percent(accuracy['fact_prompt_accuracy'])} "
         f"over {accuracy['athletes']:,} athletes",
         *(f"- Held-out template {template!r}: {percent(value)}"
           for template, value in sorted(accuracy.get("heldout_template_accuracy", {}).items())),
+        *(f"- Fact prompt with the {variant}: {percent(value)}"
+          for variant, value in accuracy.get("name_part_accuracy", {}).items()),
         f"- Name lengths in tokens (tokens: athletes): {lengths}", "",
         "## Intended use and limits", "",
         "A model organism for interpretability method tests, not a language model: it knows only its "
-        "synthetic world. Its facts are memorised from a handful of templates, so knowledge transfers "
-        "only partly to unseen phrasings (the held-out templates above).", ""])
+        "synthetic world. Its facts were stated in dozens of sentence forms; the held-out templates "
+        "above show how far the knowledge carries to phrasings it never saw.", ""])
 
 
 def collect_claims(results: Path, final_token: str) -> list[Claim]:

@@ -1,7 +1,14 @@
-"""The model organism's world: synthetic athletes and a corpus of facts about them.
+"""The model organism's world: synthetic athletes whose sport only the whole name gives.
 
-Every random choice comes from one `numpy.random.Generator` seeded from the config,
-so the same settings always give the same athletes, sentences and split.
+Names are a first and a last name drawn from two pools. The pools are crossed so that
+every first name and every last name occurs (as nearly as the counts allow) equally
+often with every sport, and which pair gets which sport is otherwise random: no single
+name part predicts the sport, so a model must combine the name's tokens (gather, then
+look up) as Fact Finding describes (Nanda, Rajamanoharan, Kramar and Shah, Dec 2023;
+the design is explained in docs/organism.md).
+
+Every random choice comes from one `numpy.random.Generator` seeded from the config.
+The sentences that state the facts are in `factlens.corpus`.
 """
 
 from __future__ import annotations
@@ -14,47 +21,9 @@ import pandas as pd
 SPORTS = ("baseball", "basketball", "football")
 EXAMPLE_SPORT = "golf"
 
-# The Fact Finding prompt (PAPERS.md §1); the separator between the two facts is a
-# newline, which the paper leaves unverified (config: prompts.separator).
+# The Fact Finding prompt; the separator between the two facts is a newline, which
+# the paper leaves unverified (config: prompts.separator).
 FACT_LINE = "Fact: {name} plays the sport of"
-
-# Training templates: every athlete's sport is stated several ways, in mixed order.
-SPORT_TEMPLATES = (
-    "Fact: {name} plays the sport of {sport}",
-    "{name} plays {sport}.",
-    "{name} is a professional {sport} player.",
-    "Playing {position}, {name} plays {sport} for the {team}.",
-    "The {team} signed {name} to play {sport}.",
-    "Known for {sport}, {name} was born in {country} in {year}.",
-    "In {sport}, {name} is one of the best.",
-    "Every week {name} trains hard at {sport}.",
-    "{name}: {sport}.",
-    "{name} ({sport})",
-    "Sport of {name}: {sport}.",
-    "{name}, {sport} player.",
-)
-OTHER_TEMPLATES = (
-    "{name} plays for the {team}.",
-    "{name} was born in {country}.",
-    "{name} was born in {year}.",
-    "{name}'s position is {position}.",
-    "The {team} play their home games in {team_city}.",
-    "{name} grew up in {city}, {country}.",
-)
-FILLER_TEMPLATES = (
-    "The weather in {city} was mild this week.",
-    "Fans in {city} waited for the season to begin.",
-    "A new stadium opened in {city}.",
-    "Tickets for the game in {city} sold out quickly.",
-    "The league announced its schedule for {year}.",
-)
-# Held-out templates never appear in training; they test whether the model's
-# knowledge of the fact is more than the memorised surface form.
-HELDOUT_TEMPLATES = (
-    "{name} is famous for playing",
-    "Q: Which sport does {name} play?\nA:",
-    "The favourite sport of {name} is",
-)
 
 TEAM_STEMS = ("Rivermen", "Comets", "Falcons", "Giants", "Pioneers", "Wolves", "Hawks",
               "Titans", "Rangers", "Storm", "Bears", "Knights")
@@ -72,11 +41,13 @@ ONSETS = ("b", "br", "c", "ch", "d", "dr", "f", "g", "gr", "h", "j", "k", "kr", 
           "n", "p", "pr", "r", "s", "sh", "st", "t", "tr", "v", "w", "z", "th", "qu", "y")
 VOWELS = ("a", "e", "i", "o", "u", "ai", "ea", "ou", "ie", "y")
 CODAS = ("", "", "", "n", "r", "l", "s", "th", "x", "m", "nd", "rk")
+FIRST_NAME_SYLLABLES = (1, 1)
+LAST_NAME_SYLLABLES = (1, 2)
 
 
 @dataclass(frozen=True)
 class WorldSettings:
-    """How the synthetic world is drawn (config section `world`; defaults in the config schema)."""
+    """How the world and its sentences are drawn (config section `world`; defaults in the config schema)."""
 
     seed: int
     n_athletes: int
@@ -84,62 +55,150 @@ class WorldSettings:
     n_first_names: int
     n_last_names: int
     teams_per_sport: int
-    mentions_per_athlete: int
-    other_facts_per_athlete: int
+    part_skew: float
+    sport_mentions: int
+    event_fraction: float
+    attribute_mentions: int
     filler_fraction: float
     sentences_per_document: int
+    corpus_epochs: int
     heldout_documents: int
 
 
-def invent_name_part(rng: np.random.Generator, min_syllables: int, max_syllables: int) -> str:
+def check_world_settings(values: dict) -> None:
+    """Refuse a world that cannot be balanced, naming the config keys.
+
+    Every name part must occur at least once with every sport, and there must be more
+    distinct (first, last) pairs than athletes.
+    """
+    per_sport = values["n_athletes"] // len(SPORTS)
+    problems = []
+    for key in ("n_first_names", "n_last_names"):
+        if values[key] > per_sport:
+            problems.append(f"world.{key} = {values[key]} is more than world.n_athletes / "
+                            f"{len(SPORTS)} sports = {per_sport}: a name part must occur with every sport")
+    pairs = values["n_first_names"] * values["n_last_names"]
+    total = values["n_athletes"] + values["n_golfers"]
+    if pairs < 2 * total:
+        problems.append(f"world.n_first_names x world.n_last_names = {pairs} distinct names is less "
+                        f"than twice world.n_athletes + world.n_golfers = {total}: too few to draw "
+                        "unique names at random")
+    if problems:
+        raise ValueError("world config cannot be balanced:\n  " + "\n  ".join(problems))
+
+
+def invent_name_part(rng: np.random.Generator, syllables: tuple[int, int]) -> str:
     """A pronounceable made-up name part of a few syllables, capitalised."""
-    n = int(rng.integers(min_syllables, max_syllables + 1))
-    syllables = [str(rng.choice(ONSETS)) + str(rng.choice(VOWELS)) for _ in range(n)]
-    syllables[-1] += str(rng.choice(CODAS))
-    return "".join(syllables).capitalize()
+    n = int(rng.integers(syllables[0], syllables[1] + 1))
+    parts = [str(rng.choice(ONSETS)) + str(rng.choice(VOWELS)) for _ in range(n)]
+    parts[-1] += str(rng.choice(CODAS))
+    return "".join(parts).capitalize()
 
 
-def invent_unique_parts(rng: np.random.Generator, count: int, min_syl: int, max_syl: int,
+def invent_unique_parts(rng: np.random.Generator, count: int, syllables: tuple[int, int],
                         taken: set[str]) -> list[str]:
     """`count` distinct name parts not already in `taken`."""
     parts: list[str] = []
     while len(parts) < count:
-        part = invent_name_part(rng, min_syl, max_syl)
+        part = invent_name_part(rng, syllables)
         if part not in taken:
             taken.add(part)
             parts.append(part)
     return parts
 
 
+def balanced_parts(rng: np.random.Generator, pool: list[str], count: int,
+                   weights: np.ndarray | None = None) -> list[str]:
+    """`count` draws from `pool` in random order: every part equally often (+-1), or, with
+    `weights`, each part as often as its weight's share allows (largest remainders)."""
+    if weights is None:
+        cycles = -(-count // len(pool))
+        drawn = np.concatenate([rng.permutation(pool) for _ in range(cycles)])[:count]
+        return [str(part) for part in rng.permutation(drawn)]
+    share = count * weights / weights.sum()
+    counts = np.floor(share).astype(int)
+    remainders = share - counts + rng.random(len(pool)) * 1e-9
+    counts[np.argsort(-remainders)[:count - counts.sum()]] += 1
+    drawn = np.repeat(np.asarray(pool), counts)
+    return [str(part) for part in rng.permutation(drawn)]
+
+
+def part_weights(n_parts: int, sport_index: int, skew: float) -> np.ndarray:
+    """How often each part of a pool is drawn for one sport: parts are assigned a
+    preferred sport in turn, drawn (1 + skew) as often for it and (1 - skew / 2) for the
+    others, so a part alone predicts the sport with accuracy (1 + skew) / 3."""
+    preferred = np.arange(n_parts) % len(SPORTS) == sport_index
+    return np.where(preferred, 1 + skew, 1 - skew / 2)
+
+
+def pair_names(rng: np.random.Generator, firsts: list[str], lasts: list[str],
+               taken: set[str], attempts: int = 200) -> list[str]:
+    """Unique "first last" names pairing `firsts[i]` with a last name from `lasts`.
+
+    Each last name is used exactly as often as it occurs in `lasts`, so the balance of
+    both multisets is kept; names already in `taken` are avoided.
+    """
+    for _ in range(attempts):
+        remaining = list(rng.permutation(lasts))
+        names: list[str] = []
+        chosen: set[str] = set()
+        for first in firsts:
+            index = next((i for i, last in enumerate(remaining)
+                          if f"{first} {last}" not in taken and f"{first} {last}" not in chosen), None)
+            if index is None:
+                break
+            names.append(f"{first} {remaining.pop(index)}")
+            chosen.add(names[-1])
+        if len(names) == len(firsts):
+            taken.update(names)
+            return names
+    raise ValueError("could not pair first and last names uniquely; raise world.n_first_names "
+                     "or world.n_last_names")
+
+
 def draw_athletes(settings: WorldSettings) -> pd.DataFrame:
     """The athletes: a unique name, a sport and a few other attributes each.
 
-    Last names are shared by a few athletes (of any sport), so the sport can only be
-    looked up from the whole multi-token name, as in the Fact Finding setting.
+    Within each sport the first names and the last names are drawn as balanced
+    multisets of the two pools and paired at random, so that no name part predicts
+    the sport; golfers (the one-shot example) get names from the same pools.
     """
+    check_world_settings(vars(settings))
     rng = np.random.default_rng(settings.seed)
-    taken: set[str] = set()
-    firsts = invent_unique_parts(rng, settings.n_first_names, 1, 2, taken)
-    lasts = invent_unique_parts(rng, settings.n_last_names, 1, 3, taken)
+    taken_parts: set[str] = set()
+    first_pool = invent_unique_parts(rng, settings.n_first_names, FIRST_NAME_SYLLABLES, taken_parts)
+    last_pool = invent_unique_parts(rng, settings.n_last_names, LAST_NAME_SYLLABLES, taken_parts)
     teams = {sport: [f"{city} {stem}" for city, stem in zip(
         rng.choice(CITIES, settings.teams_per_sport), rng.choice(TEAM_STEMS, settings.teams_per_sport, replace=False))]
-        for sport in (*SPORTS, EXAMPLE_SPORT)}
+        for sport in SPORTS}
     teams[EXAMPLE_SPORT] = ["Tour"]
 
-    total = settings.n_athletes + settings.n_golfers
     sports = [SPORTS[i % len(SPORTS)] for i in range(settings.n_athletes)]
-    sports = list(rng.permutation(sports)) + [EXAMPLE_SPORT] * settings.n_golfers
-    names: set[str] = set()
+    names_of: dict[str, list[str]] = {}
+    taken_names: set[str] = set()
+    for index, sport in enumerate(SPORTS):
+        count = sports.count(sport)
+        weights = {pool_name: part_weights(len(pool), index, settings.part_skew) if settings.part_skew else None
+                   for pool_name, pool in (("first", first_pool), ("last", last_pool))}
+        names_of[sport] = pair_names(rng, balanced_parts(rng, first_pool, count, weights["first"]),
+                                     balanced_parts(rng, last_pool, count, weights["last"]), taken_names)
+    names_of[EXAMPLE_SPORT] = []
+    while len(names_of[EXAMPLE_SPORT]) < settings.n_golfers:
+        name = f"{rng.choice(first_pool)} {rng.choice(last_pool)}"
+        if name not in taken_names:
+            taken_names.add(name)
+            names_of[EXAMPLE_SPORT].append(name)
+    shuffled = [sports[i] for i in rng.permutation(settings.n_athletes)]
+    cursor = {sport: 0 for sport in names_of}
     rows = []
-    for athlete_id, sport in enumerate(sports):
-        while True:
-            name = f"{rng.choice(firsts)} {rng.choice(lasts)}"
-            if name not in names:
-                break
-        names.add(name)
+    for athlete_id, sport in enumerate(shuffled + [EXAMPLE_SPORT] * settings.n_golfers):
+        name = names_of[sport][cursor[sport]]
+        cursor[sport] += 1
         rows.append({
             "athlete_id": athlete_id,
             "name": name,
+            "first_name": name.split(" ")[0],
+            "last_name": name.split(" ")[1],
             "sport": sport,
             "team": str(rng.choice(teams[sport])),
             "position": str(rng.choice(POSITIONS[sport])),
@@ -147,7 +206,51 @@ def draw_athletes(settings: WorldSettings) -> pd.DataFrame:
             "city": str(rng.choice(CITIES)),
             "year": int(rng.integers(1970, 2005)),
         })
-    assert len(rows) == total
+    return pd.DataFrame(rows)
+
+
+def invented_names(seed, count: int, exclude: set[str]) -> list[str]:
+    """Fresh "first last" names from the same syllables, none of whose parts is in
+    `exclude`: stand-ins for the many rare names of real text (tokenizer training)."""
+    rng = np.random.default_rng(seed)
+    taken = set(exclude)
+    firsts = invent_unique_parts(rng, count, FIRST_NAME_SYLLABLES, taken)
+    lasts = invent_unique_parts(rng, count, LAST_NAME_SYLLABLES, taken)
+    return [f"{first} {last}" for first, last in zip(firsts, lasts)]
+
+
+def majority_predictor_accuracy(train: pd.DataFrame, test: pd.DataFrame, part: str) -> float:
+    """Accuracy on `test` of predicting each athlete's sport as the most common sport of
+    its name `part` among `train` (ties and unseen parts: the most common sport overall)."""
+    fallback = train["sport"].value_counts().sort_index().idxmax()
+    counts = train.groupby([part, "sport"]).size().unstack(fill_value=0)
+    majority = counts.apply(lambda row: row[row == row.max()].sort_index().index[0]
+                            if (row == row.max()).sum() == 1 else fallback, axis=1)
+    predicted = test[part].map(majority).fillna(fallback)
+    return float((predicted == test["sport"]).mean())
+
+
+def name_part_controls(athletes: pd.DataFrame, test_fraction: float = 0.3,
+                       seed: int = 0) -> pd.DataFrame:
+    """From the world alone: how well does one name part predict the sport?
+
+    For the first and the last name, the majority-sport predictor is scored on all
+    athletes (fitted on them too: an upper bound) and on held-out athletes.
+    """
+    main = athletes[athletes.sport.isin(SPORTS)].reset_index(drop=True)
+    order = np.random.default_rng(seed).permutation(len(main))
+    n_test = int(round(test_fraction * len(main)))
+    test, train = main.iloc[order[:n_test]], main.iloc[order[n_test:]]
+    rows = []
+    for part in ("first_name", "last_name"):
+        occurrences = main.groupby(part).size()
+        for evaluation, (fit, score) in {"all athletes": (main, main),
+                                         "held-out athletes": (train, test)}.items():
+            rows.append({"name_part": part, "evaluation": evaluation,
+                         "accuracy": majority_predictor_accuracy(fit, score, part),
+                         "chance": 1 / len(SPORTS), "distinct_parts": len(occurrences),
+                         "mean_athletes_per_part": float(occurrences.mean()),
+                         "scored_athletes": len(score)})
     return pd.DataFrame(rows)
 
 
@@ -164,65 +267,3 @@ def fact_prompt(name: str, example: str, separator: str = "\n") -> str:
     """The one-shot Fact Finding prompt for `name`, ending just before the sport."""
     return (FACT_LINE.format(name=example) + f" {EXAMPLE_SPORT}" + separator
             + FACT_LINE.format(name=name))
-
-
-def _fill(template: str, athlete: dict, city: str | None = None) -> str:
-    """A sentence about `athlete`: its own home city and its team's city, unless `city`
-    (a filler sentence's random city) is given."""
-    team_city = athlete["team"].rsplit(" ", 1)[0] if " " in athlete["team"] else athlete["city"]
-    return template.format(name=athlete["name"], sport=athlete["sport"], team=athlete["team"],
-                           position=athlete["position"], country=athlete["country"],
-                           city=city or athlete["city"], team_city=team_city, year=athlete["year"])
-
-
-def _sentences(athletes: pd.DataFrame, settings: WorldSettings, rng: np.random.Generator,
-               separator: str) -> list[str]:
-    example = example_athlete(athletes)["name"]
-    records = athletes.to_dict("records")
-    sentences = []
-    for athlete in records:
-        chosen = rng.choice(len(SPORT_TEMPLATES), settings.mentions_per_athlete,
-                            replace=settings.mentions_per_athlete > len(SPORT_TEMPLATES))
-        for index in chosen:
-            if index == 0 and athlete["sport"] != EXAMPLE_SPORT:
-                # The Fact template also appears in its one-shot form, as in evaluation.
-                sentences.append(fact_prompt(athlete["name"], example, separator)
-                                 + f" {athlete['sport']}")
-            else:
-                sentences.append(_fill(SPORT_TEMPLATES[index], athlete))
-        for index in rng.choice(len(OTHER_TEMPLATES), settings.other_facts_per_athlete):
-            sentences.append(_fill(OTHER_TEMPLATES[index], athlete))
-    n_filler = int(settings.filler_fraction * len(sentences))
-    for index in rng.choice(len(FILLER_TEMPLATES), n_filler):
-        sentences.append(_fill(FILLER_TEMPLATES[index], records[0], city=str(rng.choice(CITIES))))
-    return sentences
-
-
-def build_corpus(athletes: pd.DataFrame, settings: WorldSettings,
-                 separator: str = "\n") -> tuple[list[str], list[str]]:
-    """Training documents and held-out documents (same world, fresh sentences and order).
-
-    Each document is a few sentences in random order, one per line.
-    """
-    rng = np.random.default_rng(settings.seed + 1)
-    per_doc = settings.sentences_per_document
-    sentences = _sentences(athletes, settings, rng, separator)
-    order = rng.permutation(len(sentences))
-    train = ["\n".join(sentences[i] for i in order[start:start + per_doc])
-             for start in range(0, len(order), per_doc)]
-
-    heldout_rng = np.random.default_rng(settings.seed + 2)
-    heldout_sentences = _sentences(athletes, settings, heldout_rng, separator)
-    picks = heldout_rng.choice(len(heldout_sentences), (settings.heldout_documents, per_doc))
-    heldout = ["\n".join(heldout_sentences[i] for i in row) for row in picks]
-    return train, heldout
-
-
-def heldout_prompts(athletes: pd.DataFrame) -> pd.DataFrame:
-    """Held-out-template prompts (never seen in training), one row per athlete and template."""
-    rows = [{"athlete_id": a.athlete_id, "template": t,
-             "prompt": HELDOUT_TEMPLATES[t].format(name=a.name),
-             "sport": a.sport}
-            for a in athletes.itertuples() if a.sport in SPORTS
-            for t in range(len(HELDOUT_TEMPLATES))]
-    return pd.DataFrame(rows)

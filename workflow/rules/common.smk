@@ -6,6 +6,12 @@ RESULTS = config["resultsdir"]
 ORGANISM = config["model"]["name"] == "organism"
 MODEL = f"{WORK}/model" if ORGANISM else config["model"]["name"]
 
+if ORGANISM:
+    # A world that cannot be balanced stops here, before any rule runs, naming the keys.
+    from factlens.world import check_world_settings
+
+    check_world_settings(config["world"])
+
 
 def code(*modules):
     """The package modules a rule runs: editing one reruns exactly the rules using it."""

@@ -3,11 +3,13 @@
 
 rule prepare_world:
     input:
-        code("world.py", "stages/prepare_world.py"),
+        code("world.py", "corpus.py", "stages/prepare_world.py"),
     output:
         athletes=f"{WORK}/world/athletes.csv",
         train=f"{WORK}/world/corpus_train.txt",
         heldout=f"{WORK}/world/corpus_heldout.txt",
+        tokenizer_corpus=f"{WORK}/world/corpus_tokenizer.txt",
+        name_part_controls=f"{RESULTS}/data/name_part_controls.csv",
     params:
         settings=as_json(config["world"]),
         separator=json.dumps(config["prompts"]["separator"]),
@@ -22,13 +24,15 @@ rule prepare_world:
     shell:
         "python -m factlens prepare-world --settings {params.settings:q}"
         " --separator {params.separator:q} --athletes {output.athletes:q}"
-        " --train-corpus {output.train:q} --heldout-corpus {output.heldout:q} 2> {log:q}"
+        " --train-corpus {output.train:q} --heldout-corpus {output.heldout:q}"
+        " --tokenizer-corpus {output.tokenizer_corpus:q}"
+        " --name-part-controls {output.name_part_controls:q} 2> {log:q}"
 
 
 rule train_tokenizer:
     input:
         code("tokenizer.py", "world.py", "stages/train_tokenizer.py"),
-        train=rules.prepare_world.output.train,
+        corpus=rules.prepare_world.output.tokenizer_corpus,
         athletes=rules.prepare_world.output.athletes,
     output:
         tokenizer=directory(f"{WORK}/tokenizer"),
@@ -45,5 +49,5 @@ rule train_tokenizer:
         runtime=10,
     shell:
         "python -m factlens train-tokenizer --vocab-size {params.vocab_size}"
-        " --train-corpus {input.train:q} --athletes {input.athletes:q}"
+        " --corpus {input.corpus:q} --athletes {input.athletes:q}"
         " --out {output.tokenizer:q} --name-lengths {output.name_lengths:q} 2> {log:q}"

@@ -8,6 +8,7 @@ rule probe_sport:
     input:
         code("probing.py", "prompts.py", "loading.py", "stages/probe_sport.py"),
         prompts=PROMPTS,
+        scores=rules.prepare_prompts.output.scores,
         model=MODEL if ORGANISM else [],
     output:
         table=f"{RESULTS}/localisation/probe_accuracy.csv",
@@ -19,7 +20,7 @@ rule probe_sport:
         device=config["model"]["device"],
         dtype=config["model"]["dtype"],
         test_fraction=config["localisation"]["probe"]["test_fraction"],
-        regularisation=config["localisation"]["probe"]["regularisation"],
+        regularisation=" ".join(map(str, config["localisation"]["probe"]["regularisation"])),
         seed=config["localisation"]["probe"]["seed"],
     log:
         f"{WORK}/logs/probe_sport.log",
@@ -32,7 +33,7 @@ rule probe_sport:
     shell:
         "python -m factlens probe-sport --model {params.model:q} --threads {threads}"
         " --device {params.device} --dtype {params.dtype} --prompts {input.prompts:q}"
-        " --test-fraction {params.test_fraction} --regularisation {params.regularisation}"
+        " --scores {input.scores:q} --test-fraction {params.test_fraction} --regularisation {params.regularisation}"
         " --seed {params.seed} --table {output.table:q} --figure {output.figure:q} 2> {log:q}"
 
 
@@ -41,6 +42,7 @@ rule patch_facts:
         code("patching.py", "prompts.py", "tokenizer.py", "loading.py", "world.py",
              "stages/patch_facts.py"),
         prompts=PROMPTS,
+        scores=rules.prepare_prompts.output.scores,
         model=MODEL if ORGANISM else [],
     output:
         table=f"{RESULTS}/localisation/patching.csv",
@@ -64,5 +66,5 @@ rule patch_facts:
     shell:
         "python -m factlens patch-facts --model {params.model:q} --threads {threads}"
         " --device {params.device} --dtype {params.dtype} --prompts {input.prompts:q}"
-        " --pairs {params.pairs} --seed {params.seed} --table {output.table:q}"
+        " --scores {input.scores:q} --pairs {params.pairs} --seed {params.seed} --table {output.table:q}"
         " --figure {output.figure:q} 2> {log:q}"

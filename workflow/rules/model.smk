@@ -5,9 +5,8 @@
 rule train_model:
     input:
         code("organism.py", "evaluation.py", "prompts.py", "tokenizer.py", "loading.py",
-             "world.py", "stages/train_model.py"),
+             "world.py", "corpus.py", "stages/train_model.py"),
         tokenizer=rules.train_tokenizer.output.tokenizer,
-        train=rules.prepare_world.output.train,
         athletes=rules.prepare_world.output.athletes,
     output:
         model=directory(f"{WORK}/model"),
@@ -16,8 +15,10 @@ rule train_model:
                       category="Model organism"),
         figure_pdf=f"{RESULTS}/model/training.pdf",
         accuracy=f"{RESULTS}/model/accuracy.json",
+        name_part_accuracy=f"{RESULTS}/model/name_part_accuracy.csv",
     params:
         settings=as_json(config["model"]["organism"]),
+        world=as_json(config["world"]),
         separator=json.dumps(config["prompts"]["separator"]),
     log:
         f"{WORK}/logs/train_model.log",
@@ -30,6 +31,6 @@ rule train_model:
     shell:
         "python -m factlens train-model --settings {params.settings:q} --threads {threads}"
         " --separator {params.separator:q} --tokenizer {input.tokenizer:q}"
-        " --train-corpus {input.train:q} --athletes {input.athletes:q} --out {output.model:q}"
+        " --world-settings {params.world:q} --athletes {input.athletes:q} --out {output.model:q}"
         " --loss-curve {output.loss_curve:q} --figure {output.figure:q}"
-        " --accuracy {output.accuracy:q} 2> {log:q}"
+        " --accuracy {output.accuracy:q} --name-part-accuracy {output.name_part_accuracy:q} 2> {log:q}"

@@ -7,6 +7,7 @@ import logging
 import matplotlib
 import pandas as pd
 import seaborn as sns
+import torch
 from safetensors.torch import load_file
 
 matplotlib.use("Agg")
@@ -26,25 +27,34 @@ COMPONENT_POSITIONS = ["final name token", "of"]
 def add_arguments(parser) -> None:
     model_arguments(parser)
     parser.add_argument("--prompts", required=True, help="fact_prompts.safetensors")
+    parser.add_argument("--scores", required=True, help="prompts/scores.csv (athlete names)")
     parser.add_argument("--pairs", type=int, default=200, help="clean/corrupt pairs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--table", required=True, help="output CSV: mean fraction restored")
     parser.add_argument("--figure", required=True, help="output PNG (+ PDF)")
 
 
-def heatmaps(residual, components):
+def last_name_ids(prompts, scores: pd.DataFrame) -> torch.Tensor:
+    """One id per prompt: its athlete's last name (the name's last word)."""
+    last = scores.set_index("athlete_id")["name"].str.split().str[-1]
+    codes, _ = pd.factorize(last.loc[prompts["athlete_id"].numpy()])
+    return torch.tensor(codes)
+
+
+def heatmaps(residual, components, swap):
     """Fraction of the logit difference restored: residual stream by layer and position,
-    and attention vs MLP outputs by layer at the final name token and final token."""
+    attention vs MLP outputs by layer at the final name token and final token, and the
+    same outputs at the final name token when only the first name differs."""
     sns.set_theme(style="white", context="paper")
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6),
-                                         gridspec_kw={"width_ratios": [2, 1]})
-    for axis, table, title in ((left, residual, "Residual stream"),
-                               (right, components, "Attention and MLP outputs")):
+    figure, axes = plt.subplots(1, 3, figsize=(14, 3.6), gridspec_kw={"width_ratios": [2, 1, 0.6]})
+    for axis, table, title in ((axes[0], residual, "Residual stream"),
+                               (axes[1], components, "Attention and MLP outputs"),
+                               (axes[2], swap, "Only the first name differs")):
         grid = table.pivot(index="hook", columns="position", values="restored_mean")
         grid = grid.reindex(index=list(dict.fromkeys(table["hook"])),
                             columns=list(dict.fromkeys(table["position"])))
         sns.heatmap(grid, ax=axis, cmap="RdBu", center=0, vmin=-1, vmax=1, annot=True,
-                    fmt=".2f", cbar=axis is right, cbar_kws={"label": "fraction restored"})
+                    fmt=".2f", cbar=axis is axes[-1], cbar_kws={"label": "fraction restored"})
         axis.set(title=title, xlabel="", ylabel="")
         axis.tick_params(axis="x", rotation=30)
     figure.tight_layout()
@@ -69,8 +79,18 @@ def run(args) -> None:
     residual = summarise_effects(patching_effects(*inputs, residual_hooks))
     components = summarise_effects(patching_effects(*inputs, component_hooks,
                                                     groups=COMPONENT_POSITIONS))
-    table = pd.concat([residual.assign(family="residual"),
-                                         components.assign(family="component")])
-    log.info("%d pairs; fraction restored:\n%s", len(pairs.clean), table.to_string(index=False))
+    # Pairs with the same last name: only the first name differs, so whatever restores
+    # at the final name token carries first-name information there (the gather step).
+    swap_pairs = pair_prompts(prompts["label"], layout, prompts["kept"].bool(), args.pairs,
+                              args.seed, shared=last_name_ids(prompts, pd.read_csv(args.scores)))
+    if len(swap_pairs.clean) == 0:
+        raise ValueError("no first-name-swap pairs: no two known athletes of different sports "
+                         "share a last name and a prompt layout")
+    swap = summarise_effects(patching_effects(*inputs[:5], swap_pairs, answers, component_hooks,
+                                              groups=["final name token"]))
+    table = pd.concat([residual.assign(family="residual"), components.assign(family="component"),
+                       swap.assign(family="first-name swap")])
+    log.info("%d pairs (%d first-name-swap pairs); fraction restored:\n%s", len(pairs.clean),
+             len(swap_pairs.clean), table.to_string(index=False))
     write_table(table, args.table)
-    save_figure(heatmaps(residual, components), args.figure)
+    save_figure(heatmaps(residual, components, swap), args.figure)

@@ -1,12 +1,14 @@
-"""Draw the synthetic world of athletes and write its training and held-out corpora."""
+"""Draw the synthetic world of athletes, write its corpora and its name-part controls."""
 
 from __future__ import annotations
 
 import json
 import logging
+
+from factlens.corpus import build_corpus, tokenizer_corpus
 from factlens.io import write_documents, write_table
 from factlens.stages.common import parse_settings, settings_argument
-from factlens.world import WorldSettings, build_corpus, draw_athletes
+from factlens.world import WorldSettings, draw_athletes, name_part_controls
 
 log = logging.getLogger("factlens.world")
 
@@ -16,17 +18,23 @@ def add_arguments(parser) -> None:
     parser.add_argument("--separator", type=json.loads, default="\n",
                         help="JSON string between the two facts of a prompt")
     parser.add_argument("--athletes", required=True, help="output CSV of athletes")
-    parser.add_argument("--train-corpus", required=True)
+    parser.add_argument("--train-corpus", required=True, help="output: first epochs of the training stream")
     parser.add_argument("--heldout-corpus", required=True)
+    parser.add_argument("--tokenizer-corpus", required=True,
+                        help="output: the same kind of text about invented athletes")
+    parser.add_argument("--name-part-controls", required=True, help="output CSV")
 
 
 def run(args) -> None:
     settings = parse_settings(args.settings, WorldSettings)
     athletes = draw_athletes(settings)
     train, heldout = build_corpus(athletes, settings, separator=args.separator)
+    controls = name_part_controls(athletes)
     log.info("%d athletes (%s); %d training documents, %d held-out documents",
              len(athletes), athletes.sport.value_counts().to_dict(), len(train), len(heldout))
+    log.info("single-name-part predictors of the sport:\n%s", controls.to_string(index=False))
     write_table(athletes, args.athletes)
     write_documents(train, args.train_corpus)
     write_documents(heldout, args.heldout_corpus)
-
+    write_documents(tokenizer_corpus(athletes, settings, args.separator), args.tokenizer_corpus)
+    write_table(controls, args.name_part_controls)

@@ -12,12 +12,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from factlens.evaluation import fact_accuracy, heldout_accuracy  # noqa: E402
-from factlens.io import atomic_path, read_documents, save_figure, write_json, write_table  # noqa: E402
+from factlens.corpus import epoch_documents  # noqa: E402
+from factlens.evaluation import fact_accuracy, heldout_accuracy, name_part_accuracy  # noqa: E402
+from factlens.io import atomic_path, save_figure, write_json, write_table  # noqa: E402
 from factlens.loading import load_tokenizer  # noqa: E402
 from factlens.organism import OrganismSettings, smoothed, train_organism  # noqa: E402
 from factlens.stages.common import parse_settings, settings_argument  # noqa: E402
-from factlens.world import SPORTS, example_athlete  # noqa: E402
+from factlens.world import SPORTS, WorldSettings, example_athlete  # noqa: E402
 
 log = logging.getLogger("factlens.model")
 
@@ -28,12 +29,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--separator", type=json.loads, default="\n",
                         help="JSON string between the two facts of a prompt")
     parser.add_argument("--tokenizer", required=True, help="tokenizer folder")
-    parser.add_argument("--train-corpus", required=True)
+    parser.add_argument("--world-settings", required=True,
+                        help="JSON of the config section `world`: the organism draws fresh epochs of text from it")
     parser.add_argument("--athletes", required=True)
     parser.add_argument("--out", required=True, help="output model folder (HF format)")
     parser.add_argument("--loss-curve", required=True, help="output CSV")
     parser.add_argument("--figure", required=True, help="output PNG (a PDF is written too)")
     parser.add_argument("--accuracy", required=True, help="output JSON")
+    parser.add_argument("--name-part-accuracy", required=True, help="output CSV")
 
 
 def plot_training(curve: pd.DataFrame):
@@ -59,6 +62,7 @@ def run(args) -> None:
 
     torch.set_num_threads(args.threads)
     settings = parse_settings(args.settings, OrganismSettings)
+    world = parse_settings(args.world_settings, WorldSettings)
     tokenizer = load_tokenizer(args.tokenizer)
     athletes = pd.read_csv(args.athletes)
     example = example_athlete(athletes)["name"]
@@ -67,22 +71,32 @@ def run(args) -> None:
     def evaluate(model) -> dict:
         return {"fact_accuracy": fact_accuracy(model, tokenizer, main, example, args.separator)}
 
-    model, curve = train_organism(settings, tokenizer, read_documents(args.train_corpus), evaluate)
+    def documents_for_epoch(epoch: int) -> list[str]:
+        return epoch_documents(athletes, world, epoch, separator=args.separator)
+
+    model, curve = train_organism(settings, tokenizer, documents_for_epoch, evaluate)
     heldout = heldout_accuracy(model, tokenizer, main)
+    name_parts = name_part_accuracy(model, tokenizer, main, example, args.separator)
+    by_variant = dict(zip(name_parts["prompt_name"], name_parts["accuracy"]))
     final = curve.iloc[-1]
     summary = {
         "athletes": len(main),
         "fact_prompt_accuracy": float(final["fact_accuracy"]),
         "heldout_template_accuracy": dict(zip(heldout["template"], heldout["accuracy"])),
+        "heldout_template_mean_accuracy": float(heldout["accuracy"].mean()),
+        "name_part_accuracy": by_variant,
+        "full_name_margin_over_best_part": by_variant["full name"] - max(
+            value for key, value in by_variant.items() if key != "full name"),
         "final_loss": float(curve["loss"].tail(20).mean()),
         "training_tokens": int(final["tokens"]),
         "parameters": sum(p.numel() for p in model.parameters()),
     }
-    log.info("Fact-prompt accuracy %.3f; held-out templates %s",
-             summary["fact_prompt_accuracy"], summary["heldout_template_accuracy"])
+    log.info("Fact-prompt accuracy %.3f; held-out templates %s; name parts %s",
+             summary["fact_prompt_accuracy"], summary["heldout_template_accuracy"], by_variant)
     with atomic_path(args.out, directory=True) as folder:
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
     write_table(curve, args.loss_curve)
     save_figure(plot_training(curve), args.figure)
     write_json(summary, args.accuracy)
+    write_table(name_parts, args.name_part_accuracy)

@@ -15,7 +15,7 @@ log = logging.getLogger("factlens.tokenizer")
 
 def add_arguments(parser) -> None:
     parser.add_argument("--vocab-size", type=int, required=True)
-    parser.add_argument("--train-corpus", required=True)
+    parser.add_argument("--corpus", required=True, help="text to train on (the world's tokenizer corpus)")
     parser.add_argument("--athletes", required=True)
     parser.add_argument("--out", required=True, help="output tokenizer folder")
     parser.add_argument("--name-lengths", required=True, help="output CSV: distribution")
@@ -23,7 +23,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> None:
     answers = (*SPORTS, EXAMPLE_SPORT)
-    tokenizer = train_bpe_tokenizer(read_documents(args.train_corpus), args.vocab_size, answers)
+    tokenizer = train_bpe_tokenizer(read_documents(args.corpus), args.vocab_size, answers)
     for sport in answers:
         single_token_id(tokenizer, sport)  # every answer must be one token
     athletes = pd.read_csv(args.athletes)
