@@ -12,7 +12,7 @@ from conftest import REPO
 from workflow_runs import clone_repository, factlens, planned_jobs, snakemake
 
 SMOKE = REPO / "config" / "smoke.yaml"
-CLAIM_TITLES = ("Fact finding: the sport is looked up", "linear probes read the sport",
+CLAIM_TITLES = ("an early MLP looks the sport up at the final name token", "linear probes read the sport",
                 "Gated SAEs need less L0", "JumpReLU SAEs need less L0", "The baseline shrinks",
                 "works through the illusion", "IG converges to activation patching")
 
@@ -29,6 +29,17 @@ def test_smoke_run_writes_every_output(smoke_run):
     assert accuracy["athletes"] == 60 and 0 <= accuracy["fact_prompt_accuracy"] <= 1
     assert (results / "model" / "training.png").stat().st_size > 1000
     assert (results / "model" / "training.pdf").exists()
+    name_parts = pd.read_csv(results / "model" / "name_part_accuracy.csv")
+    assert list(name_parts["prompt_name"]) == ["full name", "first name only", "last name only",
+                                               "first name swapped"]
+    assert accuracy["name_part_accuracy"]["full name"] == accuracy["fact_prompt_accuracy"]
+    controls = pd.read_csv(results / "data" / "name_part_controls.csv")
+    assert len(controls) == 4 and (controls["accuracy"] <= 0.4).all()
+    patching = pd.read_csv(results / "localisation" / "patching.csv")
+    assert set(patching["family"]) == {"residual", "component", "first-name swap"}
+    probes = pd.read_csv(results / "localisation" / "probe_accuracy.csv")
+    assert set(probes["position"]) == {"final name token", "final token"}
+    assert probes.groupby(["position", "layer"])["selected"].sum().eq(1).all()
     check = json.loads((results / "prompts" / "padding_check.json").read_text())
     assert check["passed"] and check["prompts"] == 60 and check["max_abs_diff"] <= 1e-4
 

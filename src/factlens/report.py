@@ -86,9 +86,14 @@ def localisation_claims(patching: pd.DataFrame, probes: pd.DataFrame, final_toke
     # lookup of a whole multi-token name has to be an MLP of layer >= 1.
     lookup_ok = ("mlp" in top and 1 <= layer_of(top) < max(2, n_layers - 1)
                  and at_name[top] >= LOOKUP_MIN_RESTORED)
-    gather = swap[[h for h in swap.index if "attn" in h and layer_of(h) < layer_of(top)]]
+    reading_mlps = mlps[[h for h in mlps.index if layer_of(h) >= 1]]
+    best_mlp = reading_mlps.idxmax() if len(reading_mlps) else None
+    swap_attention = swap[[h for h in swap.index if "attn" in h]]
+    # the gather must happen below the lookup MLP (any layer when there is none)
+    gather = swap_attention[[h for h in swap_attention.index
+                             if best_mlp is None or layer_of(h) < layer_of(best_mlp)]]
     gather_ok = len(gather) > 0 and gather.max() >= LOOKUP_MIN_RESTORED
-    swap_top = swap[[h for h in swap.index if h == top]]
+    best_gather = gather.idxmax() if len(gather) else None
     lookup = Claim(
         key="localisation",
         title="Fact finding: attention gathers the name, an early MLP looks the sport up at the final name token",
@@ -99,21 +104,25 @@ def localisation_claims(patching: pd.DataFrame, probes: pd.DataFrame, final_toke
             {"measure": "MLP outputs at the final name token, by layer",
              "ours": ", ".join(f"L{layer_of(h)} {percent(v)}" for h, v in mlps.items()), "paper": "-"},
             {"measure": "only the first name differs: attention outputs at the final name token, by layer",
-             "ours": ", ".join(f"L{layer_of(h)} {percent(v)}" for h, v in
-                               swap[[h for h in swap.index if "attn" in h]].items()),
+             "ours": ", ".join(f"L{layer_of(h)} {percent(v)}" for h, v in swap_attention.items()),
              "paper": PAPER["gather"]},
-            {"measure": "only the first name differs: the lookup MLP at the final name token",
-             "ours": ", ".join(percent(v) for v in swap_top) or "-", "paper": "-"},
+            {"measure": "only the first name differs: the strongest MLP of layer >= 1 at the final name token",
+             "ours": f"{best_mlp} ({percent(swap.get(best_mlp, np.nan))})" if best_mlp else "-",
+             "paper": "-"},
             {"measure": f"attention outputs at the final token ('{final_token}'), by layer",
              "ours": ", ".join(f"L{layer_of(h)} {percent(v)}" for h, v in attention_final.items()),
              "paper": PAPER["move"]},
         ]),
         replicated=bool(lookup_ok and gather_ok),
-        summary=(f"Patching {top} at the final name token restores {percent(at_name[top])} of the "
-                 "logit difference; when only the first name differs, attention at the final name "
-                 f"token restores up to {percent(gather.max() if len(gather) else np.nan)} "
-                 + ("(gather, then look up), as the paper describes." if lookup_ok and gather_ok
-                    else "which is not the paper's gather-then-look-up picture.")),
+        summary=(f"At the final name token the component that restores most is {top} "
+                 f"({percent(at_name[top])} of the logit difference)"
+                 + (f"; the strongest MLP that reads the gathered name is {best_mlp} "
+                    f"({percent(at_name[best_mlp])})" if best_mlp and best_mlp != top else "")
+                 + (f". When only the first name differs, {best_gather} carries "
+                    f"{percent(gather.max())} of it to the final name token" if best_gather else "")
+                 + (": attention gathers the name and an MLP looks the sport up, as the paper describes."
+                    if lookup_ok and gather_ok else
+                    ". This is not the paper's gather-then-MLP-lookup picture.")),
         rule=(f"replicated if the component that restores most at the final name token is an MLP of "
               f"layer >= 1 (MLP0 of a parallel-residual block sees one token) in the early-to-middle "
               f"layers, restoring >= {percent(LOOKUP_MIN_RESTORED)}, and, with pairs that differ only "
@@ -278,10 +287,17 @@ def attribution_claim(comparison: pd.DataFrame) -> Claim:
     )
 
 
-def setup_table(accuracy: dict | None, padding: dict, by_sport: pd.DataFrame) -> pd.DataFrame:
+def setup_table(accuracy: dict | None, padding: dict, by_sport: pd.DataFrame,
+                controls: pd.DataFrame | None = None) -> pd.DataFrame:
     """The set-up numbers every claim rests on (no published counterpart); `accuracy` is the
-    organism's training evaluation, None for a real model."""
+    organism's training evaluation and `controls` its world's name-part controls, None
+    for a real model."""
     rows = []
+    if controls is not None:
+        rows += [{"measure": f"world alone: {part.replace('_', ' ')}-only majority predictor "
+                             "(all / held-out athletes)",
+                  "value": " / ".join(percent(v) for v in group.sort_values("evaluation")["accuracy"])}
+                 for part, group in controls.groupby("name_part")]
     if accuracy is not None:
         rows.append({"measure": "3-way accuracy on the Fact prompt (organism)",
                      "value": percent(accuracy["fact_prompt_accuracy"])})
@@ -371,6 +387,8 @@ def render_report(claims: list[Claim], setup: pd.DataFrame, model_name: str,
 def read_setup(results: Path) -> pd.DataFrame:
     """The set-up table from the prompt stage's outputs (and the organism's, if trained)."""
     accuracy = results / "model" / "accuracy.json"
+    controls = results / "data" / "name_part_controls.csv"
     return setup_table(read_json(accuracy) if accuracy.exists() else None,
                        read_json(results / "prompts" / "padding_check.json"),
-                       pd.read_csv(results / "prompts" / "accuracy_by_sport.csv"))
+                       pd.read_csv(results / "prompts" / "accuracy_by_sport.csv"),
+                       pd.read_csv(controls) if controls.exists() else None)

@@ -9,7 +9,8 @@ ANALYSIS_RESULTS = [
     *results_of(rules.prepare_prompts.output,
                 rules.summarise_saes.output, rules.probe_sport.output, rules.patch_facts.output,
                 rules.attribute_latents.output),
-    *(results_of(rules.train_tokenizer.output, rules.train_model.output) if ORGANISM else []),
+    *(results_of(rules.prepare_world.output, rules.train_tokenizer.output, rules.train_model.output)
+      if ORGANISM else []),
     *results_of(expand(rules.check_directions.output, hook=config["directions"]["sites"])),
     *[f"{sae_results(*point)}/{name}" for point in sweep_points()
       for name in ("training_log.csv", "metrics.json")],
