@@ -84,6 +84,8 @@ def test_too_few_known_athletes_is_refused(smoke_run, tmp_path, monkeypatch, sta
     arguments = [stage, "--model", f"{SMOKE_WORK}/model", "--device", "cpu",
                  "--prompts", str(tmp_path / "prompts.safetensors"), "--table", str(table),
                  "--figure", str(tmp_path / "figure.png")]
+    if stage == "probe-sport":
+        arguments += ["--scores", "results/smoke/prompts/scores.csv"]
     if stage == "check-directions":
         arguments += ["--hook", "blocks.1.hook_resid_post", "--sports", '["baseball", "basketball"]',
                       "--settings", '{"seed": 0, "epochs": 1, "batch_size": 8, "learning_rate": 0.01}']

@@ -27,7 +27,7 @@ def test_shipped_configs_are_valid(name):
 def test_defaults_are_filled_from_an_empty_config():
     config = {}
     validate(config, str(SCHEMA), set_default=True)
-    assert config["world"]["n_athletes"] == 1500
+    assert config["world"]["n_athletes"] == 600
     assert config["prompts"]["separator"] == "\n"
     assert config["model"]["name"] == "organism"
 

@@ -101,7 +101,7 @@ def test_name_variants_keep_one_part_and_never_name_an_athlete(tiny_world):
     from factlens.evaluation import name_variants
 
     athletes = tiny_world[1][tiny_world[1].sport.isin(SPORTS)]
-    variants = name_variants(athletes, seed=0)
+    variants = name_variants(athletes, seed=0, world_names=set(tiny_world[1]["name"]))
     assert list(variants["full name"]) == list(athletes["name"])
     assert list(variants["first name only"]) == list(athletes["first_name"])
     swapped = variants["first name swapped"].str.split()

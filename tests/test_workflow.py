@@ -34,7 +34,8 @@ def test_smoke_run_writes_every_output(smoke_run):
                                                "first name swapped"]
     assert accuracy["name_part_accuracy"]["full name"] == accuracy["fact_prompt_accuracy"]
     controls = pd.read_csv(results / "data" / "name_part_controls.csv")
-    assert len(controls) == 4 and (controls["accuracy"] <= 0.4).all()
+    assert sorted(controls["name_part"]) == ["first_name"] * 2 + ["last_name"] * 2
+    assert controls["accuracy"].between(0, 1).all()  # <= 40% is tested on the default world
     patching = pd.read_csv(results / "localisation" / "patching.csv")
     assert set(patching["family"]) == {"residual", "component", "first-name swap"}
     probes = pd.read_csv(results / "localisation" / "probe_accuracy.csv")

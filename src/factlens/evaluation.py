@@ -38,31 +38,34 @@ def heldout_accuracy(model, tokenizer, athletes: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def name_variants(athletes: pd.DataFrame, seed: int = 0) -> dict[str, pd.Series]:
+def name_variants(athletes: pd.DataFrame, seed: int = 0,
+                  world_names: set[str] | None = None) -> dict[str, pd.Series]:
     """The names to prompt with for the name-part control: the full name, the first or
     the last name alone, and the last name with another athlete's first name (never a
-    name of the world, so its answer can only come from one part)."""
+    name in `world_names`, by default the athletes', so its answer can only come from
+    one part)."""
     rng = np.random.default_rng(seed)
-    existing = set(athletes["name"])
-    firsts = athletes["first_name"].to_numpy()
+    taken = set(athletes["name"]) if world_names is None else world_names
+    firsts = sorted(set(athletes["first_name"]))
     swapped = []
     for first, last in zip(athletes["first_name"], athletes["last_name"]):
-        while True:
-            other = str(rng.choice(firsts))
-            if other != first and f"{other} {last}" not in existing:
-                break
-        swapped.append(f"{other} {last}")
+        candidates = [other for other in firsts if other != first and f"{other} {last}" not in taken]
+        if not candidates:
+            raise ValueError(f"no first name to swap into {first} {last}: every other pairing is a "
+                             "name of the world")
+        swapped.append(f"{rng.choice(candidates)} {last}")
     return {"full name": athletes["name"], "first name only": athletes["first_name"],
             "last name only": athletes["last_name"],
             "first name swapped": pd.Series(swapped, index=athletes.index)}
 
 
 def name_part_accuracy(model, tokenizer, athletes: pd.DataFrame, example: str,
-                       separator: str = "\n", seed: int = 0) -> pd.DataFrame:
+                       separator: str = "\n", seed: int = 0,
+                       world_names: set[str] | None = None) -> pd.DataFrame:
     """The model's own name-part control: Fact-prompt accuracy against each athlete's
     sport when the prompt names the athlete in full or by one part only."""
     rows = []
-    for variant, names in name_variants(athletes, seed).items():
+    for variant, names in name_variants(athletes, seed, world_names).items():
         prompted = athletes.assign(name=names.to_numpy())
         _, scores = score_prompts(model, tokenizer, prompted,
                                   fact_prompts(prompted, example, separator), SPORTS)

@@ -76,7 +76,8 @@ def run(args) -> None:
 
     model, curve = train_organism(settings, tokenizer, documents_for_epoch, evaluate)
     heldout = heldout_accuracy(model, tokenizer, main)
-    name_parts = name_part_accuracy(model, tokenizer, main, example, args.separator)
+    name_parts = name_part_accuracy(model, tokenizer, main, example, args.separator,
+                                    world_names=set(athletes["name"]))
     by_variant = dict(zip(name_parts["prompt_name"], name_parts["accuracy"]))
     final = curve.iloc[-1]
     summary = {
