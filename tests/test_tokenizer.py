@@ -34,3 +34,22 @@ def test_saved_folder_loads_as_hf_tokenizer(tmp_path, tiny_tokenizer):
     assert loaded.encode(text) == tiny_tokenizer.encode(text)
     assert loaded.decode(loaded.encode(text)) == text
     assert loaded.padding_side == "left"
+
+
+def test_default_world_names_stay_multi_token_with_the_stand_in_corpus():
+    """Trained on text about stand-in athletes, the tokenizer keeps most of the default
+    world's names at 3+ tokens; trained on the world's own corpus (every name part
+    frequent), it merges them into fewer tokens: the negative control."""
+    from conftest import world_settings
+    from factlens.corpus import build_corpus, tokenizer_corpus
+    from factlens.tokenizer import train_bpe_tokenizer
+    from factlens.world import EXAMPLE_SPORT, draw_athletes
+
+    settings = world_settings()
+    athletes = draw_athletes(settings)
+    answers = (*SPORTS, EXAMPLE_SPORT)
+    stand_in = train_bpe_tokenizer(tokenizer_corpus(athletes, settings), 2048, answers)
+    lengths = name_token_lengths(stand_in, athletes["name"])
+    assert (lengths >= 3).mean() >= 0.5
+    own = train_bpe_tokenizer(build_corpus(athletes, settings)[0], 2048, answers)
+    assert name_token_lengths(own, athletes["name"]).mean() < lengths.mean() - 0.5
