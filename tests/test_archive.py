@@ -160,8 +160,8 @@ def test_sae_verdicts():
     assert not sae_claims(*sweep_tables(10.0, gated_gammas=(0.9, 0.8)))[2].replicated
 
 
-def illusion_table(v_row: float, verdict: str) -> pd.DataFrame:
-    return pd.DataFrame({"hook": "blocks.4.mlp.hook_post",
+def illusion_table(v_row: float, verdict: str, hook: str = "blocks.4.mlp.hook_post") -> pd.DataFrame:
+    return pd.DataFrame({"hook": hook,
                          "direction": ["full component", "DAS", "DAS", "DAS"],
                          "variant": ["whole activation", "v", "v_row", "v_null"],
                          "fldd": [0.1, 0.5, v_row, 0.0], "interchange_accuracy": [0.0, 0.1, 0.0, 0.0],
@@ -173,6 +173,18 @@ def test_illusion_verdict():
     assert claim.replicated and "v_row alone 10.0%" in claim.summary
     assert claim.table.loc[claim.table.patch == "DAS: v", "FLDD (paper)"].item() == "46.7%"
     assert not illusion_claim({"blocks.4.mlp.hook_post": illusion_table(0.45, "not illusory")}).replicated
+
+
+def test_illusion_claim_keeps_every_mlp_site_apart():
+    """Two MLP sites: each is reported with its own numbers (not the last one read)."""
+    tables = {"blocks.1.mlp.hook_post": illusion_table(0.1, "illusory", "blocks.1.mlp.hook_post"),
+              "blocks.4.mlp.hook_post": illusion_table(0.45, "not illusory", "blocks.4.mlp.hook_post")}
+    claim = illusion_claim(tables)
+    assert claim.replicated and "illusory at blocks.1.mlp.hook_post" in claim.summary
+    assert "blocks.4.mlp.hook_post gives FLDD 50.0%; v_row alone 45.0%" in claim.summary
+    assert "blocks.1.mlp.hook_post gives FLDD 50.0%; v_row alone 10.0%" in claim.summary
+    reversed_order = illusion_claim(dict(reversed(list(tables.items()))))
+    assert reversed_order.replicated
 
 
 @pytest.mark.parametrize("jump_ig, repaired, replicated", [

@@ -103,8 +103,11 @@ def test_full_patch_at_the_last_residual_gives_the_source_logits(prompt_set):
     ld_base = logits[base][rows, good] - logits[base][rows, bad]
     ld_patched = logits[source][rows, good] - logits[source][rows, bad]
     assert outcome["fldd"] == pytest.approx(float(1 - ld_patched.mean() / ld_base.mean()), abs=1e-4)
-    switched = logits[source][:, answers].argmax(-1) == prompts.label[source]
+    # interchange: of the pair's two sports, the source's wins (the third sport is ignored)
+    switched = logits[source][rows, bad] > logits[source][rows, good]
     assert outcome["interchange_accuracy"] == pytest.approx(float(switched.float().mean()))
+    three_way = logits[source][:, answers].argmax(-1) == prompts.label[source]
+    assert (switched | ~three_way).all()  # a three-way win is a two-way win
 
 
 def test_das_learns_a_unit_direction_that_lowers_its_loss(prompt_set):

@@ -4,6 +4,7 @@ output, the report, the manifest and its verification, determinism, the real-mod
 import json
 
 import pandas as pd
+import pytest
 import yaml
 from safetensors.torch import load_file
 from snakemake.utils import validate
@@ -182,3 +183,24 @@ def test_snakemake_report_builds_with_captions(smoke_run, tmp_path):
     html = (tmp_path / "report.html").read_text(errors="replace")
     assert "Activation patching of clean/corrupt prompt pairs" in html
     assert "Claims" in html and "Illusion checks" in html
+
+
+def test_direction_check_runs_at_the_configured_position(smoke_run, tmp_path):
+    """`--position "final token"` learns and patches there: the table says so, and the
+    whole-component patch differs from the archived one at the final name token."""
+    table = tmp_path / "illusion.csv"
+    result = factlens(smoke_run, "check-directions", "--model", "work/smoke/model", "--device", "cpu",
+                      "--settings", '{"seed": 0, "epochs": 1, "batch_size": 8, "learning_rate": 0.01}',
+                      "--prompts", "work/smoke/prompts/fact_prompts.safetensors",
+                      "--hook", "blocks.1.hook_resid_post", "--position", "final token",
+                      "--sports", '["baseball", "basketball"]', "--pairs", "20",
+                      "--table", str(table), "--figure", str(tmp_path / "illusion.png"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    frame = pd.read_csv(table)
+    assert set(frame["position"]) == {"final token"}
+    at_name = pd.read_csv(smoke_run / "results" / "smoke" / "directions" / "blocks.1.hook_resid_post"
+                          / "illusion.csv")
+    assert set(at_name["position"]) == {"final name token"}
+    full = frame[frame["direction"] == "full component"].iloc[0]
+    full_at_name = at_name[at_name["direction"] == "full component"].iloc[0]
+    assert full["fldd"] != pytest.approx(full_at_name["fldd"])

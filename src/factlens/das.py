@@ -22,6 +22,11 @@ from factlens.prompts import forward_logits
 from factlens.subspace import patch_along
 
 
+# Positions of a Fact prompt that the analyses intervene at, and the prompt tensor
+# (fact_prompts.safetensors) that holds each row's index of it.
+PROMPT_POSITIONS = {"final name token": "final_name_index", "final token": "final_index"}
+
+
 @dataclass
 class PromptSet:
     """Prompts with the position to intervene at (e.g. the final name token) and labels."""
@@ -149,8 +154,9 @@ def patching_outcome(model, prompts: PromptSet, hook: str, source_activations: t
 
     direction None patches the whole activation (the full component). LD is
     logit(base answer) - logit(source answer); FLDD = 1 - mean LD_patched / mean LD_base
-    (100%: the difference is gone; above 100%: it flipped). Interchange accuracy: the
-    patched model's top answer among the candidates is the source's.
+    (100%: the difference is gone; above 100%: it flipped). Interchange accuracy, as
+    in Makelov et al.: of the two sports of the pair, the patched model prefers the
+    source's.
     """
     ld_base, ld_patched, switched = [], [], []
     for start in range(0, len(base), batch_size):
@@ -169,7 +175,7 @@ def patching_outcome(model, prompts: PromptSet, hook: str, source_activations: t
         index = torch.arange(len(b))
         ld_base.append(clean[index, good] - clean[index, bad])
         ld_patched.append(patched[index, good] - patched[index, bad])
-        switched.append(patched[:, answer_ids].argmax(-1) == prompts.label[s])
+        switched.append(patched[index, bad] > patched[index, good])
     ld_base, ld_patched = torch.cat(ld_base), torch.cat(ld_patched)
     return {"fldd": float(1 - ld_patched.mean() / ld_base.mean()),
             "interchange_accuracy": float(torch.cat(switched).float().mean()),

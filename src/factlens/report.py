@@ -234,15 +234,19 @@ def illusion_claim(tables: dict[str, pd.DataFrame]) -> Claim:
                          "FLDD (paper)": percent(paper[0]), "interchange (paper)": percent(paper[1]),
                          "verdict": row.verdict if isinstance(row.verdict, str) else ""})
             if kind == "mlp" and row.direction == "DAS":
-                mlp[row.variant] = row
+                mlp.setdefault(hook, {})[row.variant] = row
     verdicts = {hook: sorted({v for v in table["verdict"].dropna()}) for hook, table in tables.items()}
-    verdict = mlp["v"].verdict if "v" in mlp else "not checked (no MLP site)"
-    replicated = verdict == "illusory"
-    if "v" in mlp:
-        parts = (f"Patching along the DAS direction at {mlp['v'].hook} gives FLDD {percent(mlp['v'].fldd)}; "
-                 f"v_row alone {percent(mlp['v_row'].fldd)}, v_null alone {percent(mlp['v_null'].fldd)}. ")
+    illusory = [hook for hook, variants in mlp.items() if variants["v"].verdict == "illusory"]
+    replicated = bool(illusory)
+    if mlp:
+        parts = " ".join(
+            f"Patching along the DAS direction at {hook} gives FLDD {percent(v['v'].fldd)}; v_row alone "
+            f"{percent(v['v_row'].fldd)}, v_null alone {percent(v['v_null'].fldd)} ({v['v'].verdict})."
+            for hook, v in mlp.items()) + " "
+        verdict = (f"illusory at {', '.join(illusory)}" if illusory
+                   else "no MLP site's DAS direction is illusory")
     else:
-        parts = "No MLP site was checked. "
+        parts, verdict = "No MLP site was checked. ", "not checked (no MLP site)"
     return Claim(
         key="illusion",
         title="A DAS direction at an MLP's hidden layer works through the illusion",
@@ -253,9 +257,10 @@ def illusion_claim(tables: dict[str, pd.DataFrame]) -> Claim:
                  + (", as published." if replicated else ", so the illusion does not replicate here.")
                  + " Verdicts of all directions checked: "
                  + "; ".join(f"{hook}: {', '.join(v)}" for hook, v in verdicts.items()) + "."),
-        rule=("replicated if the DAS direction at the MLP site is 'illusory' by "
+        rule=("replicated if the DAS direction at an MLP site is 'illusory' by "
               "`factlens.illusion.verdict` (v works, v_row alone < half of it, v_null alone "
-              "< a tenth, v_null separates the classes >= 2x better than v_row)"),
+              "< a tenth, v_null separates the classes >= 2x better than v_row); every MLP site "
+              "is reported"),
         figures=[f"directions/{hook}/illusion.png" for hook in tables],
     )
 

@@ -21,6 +21,7 @@ rule check_directions:
         settings=as_json(config["directions"]["das"]),
         sports=json.dumps(config["directions"]["sports"]),
         pairs=config["directions"]["pairs"],
+        position=config["directions"]["position"],
         test_fraction=config["directions"]["test_fraction"],
         sae=lambda w: site_sae(w.hook),
     log:
@@ -35,5 +36,5 @@ rule check_directions:
         "python -m factlens check-directions --model {params.model:q} --threads {threads}"
         " --device {params.device} --dtype {params.dtype} --settings {params.settings:q}"
         " --prompts {input.prompts:q} --hook {wildcards.hook:q} --sports {params.sports:q}"
-        " --pairs {params.pairs} --test-fraction {params.test_fraction}"
+        " --pairs {params.pairs} --position {params.position:q} --test-fraction {params.test_fraction}"
         " --sae={params.sae:q} --table {output.table:q} --figure {output.figure:q} 2> {log:q}"

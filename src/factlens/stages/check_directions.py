@@ -15,8 +15,8 @@ from safetensors.torch import load_file
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from factlens.das import (DASSettings, PromptSet, make_pairs, patching_outcome,  # noqa: E402
-                          site_activations, train_das)
+from factlens.das import (PROMPT_POSITIONS, DASSettings, PromptSet, make_pairs,  # noqa: E402
+                          patching_outcome, site_activations, train_das)
 from factlens.illusion import baseline_directions, check_direction, verdict  # noqa: E402
 from factlens.io import save_figure, write_table  # noqa: E402
 from factlens.loading import check_hook_name  # noqa: E402
@@ -29,11 +29,14 @@ from factlens.world import SPORTS  # noqa: E402
 log = logging.getLogger("factlens.directions")
 
 
+
 def add_arguments(parser) -> None:
     model_arguments(parser)
     settings_argument(parser)
     parser.add_argument("--prompts", required=True, help="fact_prompts.safetensors")
-    parser.add_argument("--hook", required=True, help="site, at the final name token")
+    parser.add_argument("--hook", required=True, help="site")
+    parser.add_argument("--position", choices=sorted(PROMPT_POSITIONS), default="final name token",
+                        help="where in the prompt to learn and patch the direction")
     parser.add_argument("--sports", type=json.loads, required=True, help="JSON: two sports")
     parser.add_argument("--test-fraction", type=float, default=0.3)
     parser.add_argument("--pairs", type=int, default=400, help="training pairs (test: half)")
@@ -73,7 +76,7 @@ def run(args) -> None:
     if len(rows) < 20:
         raise ValueError(f"only {len(rows)} known athletes of {args.sports}; need at least 20")
     prompts = PromptSet(data["input_ids"][rows], data["attention_mask"][rows],
-                        data["final_name_index"][rows], data["label"][rows])
+                        data[PROMPT_POSITIONS[args.position]][rows], data["label"][rows])
     order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(settings.seed))
     n_test = max(2, int(args.test_fraction * len(rows)))
     test, train = order[:n_test], order[n_test:]
@@ -100,6 +103,7 @@ def run(args) -> None:
         records.extend(found.to_dict("records"))
     table = pd.DataFrame(records)
     table.insert(0, "hook", args.hook)
-    log.info("illusion check at %s:\n%s", args.hook, table.to_string(index=False))
+    table.insert(1, "position", args.position)
+    log.info("illusion check at %s, %s:\n%s", args.hook, args.position, table.to_string(index=False))
     write_table(table, args.table)
     save_figure(illusion_figure(table, args.hook), args.figure)

@@ -13,13 +13,13 @@ from safetensors.torch import load_file
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from factlens.das import PROMPT_POSITIONS  # noqa: E402
 from factlens.io import save_figure, write_table  # noqa: E402
 from factlens.probing import probe_sweep, residual_at_positions, split_by_name_parts  # noqa: E402
 from factlens.stages.common import model_arguments, open_model  # noqa: E402
 
 log = logging.getLogger("factlens.probe")
 
-POSITIONS = {"final name token": "final_name_index", "final token": "final_index"}
 
 
 def add_arguments(parser) -> None:
@@ -68,7 +68,7 @@ def run(args) -> None:
                          "after splitting by name part); too few to train a probe")
     labels = prompts["label"][kept].numpy()
     tables = []
-    for position, index in POSITIONS.items():
+    for position, index in PROMPT_POSITIONS.items():
         features = residual_at_positions(model, prompts["input_ids"][kept], prompts["attention_mask"][kept],
                                          prompts[index][kept], model.cfg.n_layers)
         tables.append(probe_sweep(features, labels, train, test, args.regularisation,
