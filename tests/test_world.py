@@ -161,3 +161,12 @@ def test_corpus_is_deterministic(tiny_world):
     settings, athletes, train, heldout = tiny_world
     assert build_corpus(athletes, settings) == (train, heldout)
     assert np.mean([len(doc.split("\n")) for doc in train]) > 2
+
+
+def test_part_skew_gives_each_part_the_stated_lean():
+    balanced = name_part_controls(draw_athletes(world_settings()))
+    skewed = name_part_controls(draw_athletes(world_settings(part_skew=0.15)))
+    in_sample = lambda table: table[table.evaluation == "all athletes"].set_index("name_part")["accuracy"]  # noqa: E731
+    # (1 + 0.15) / 3 = 38.3%, up to the rounding of whole counts
+    assert (in_sample(skewed) > in_sample(balanced)).all()
+    assert ((in_sample(skewed) - 1.15 / 3).abs() < 0.025).all()
