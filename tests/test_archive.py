@@ -194,3 +194,16 @@ def test_attribution_verdict(jump_ig, repaired, replicated):
                                "method": ["atp", "ig32", "atp", "ig32", "ig32_jump"],
                                "relative_mae": [0.4, 0.003, 0.8, jump_ig, repaired]})
     assert attribution_claim(comparison).replicated is replicated
+
+
+def test_illusion_claim_reports_the_spread_over_das_restarts():
+    table = illusion_table(0.1, "illusory")
+    restarts = pd.DataFrame({"hook": "blocks.4.mlp.hook_post", "direction": ["DAS restart 0", "DAS restart 1"] * 3,
+                             "variant": ["v", "v", "v_row", "v_row", "v_null", "v_null"],
+                             "fldd": [0.4, 0.6, 0.1, 0.1, 0.0, 0.0], "interchange_accuracy": 0.0,
+                             "verdict": ["illusory", "not illusory"] * 3})
+    claim = illusion_claim({"blocks.4.mlp.hook_post": pd.concat([table, restarts], ignore_index=True)})
+    spread = claim.table.set_index("patch")
+    assert spread.loc["DAS over 2 restarts: v", "FLDD (ours)"] == "50.0% ± 14.1%"
+    assert spread.loc["DAS over 2 restarts: v", "verdict"] == "illusory, not illusory"
+    assert claim.replicated  # the verdict is the selected DAS direction's

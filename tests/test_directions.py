@@ -2,11 +2,12 @@
 illusion verdict, on hand-built cases where the answer is known."""
 
 import pandas as pd
+import numpy as np
 import pytest
 import torch
 
-from factlens.das import (DASSettings, PromptSet, make_pairs, patching_outcome, site_activations,
-                          train_das)
+from factlens.das import (DASSettings, PromptSet, make_pairs, patched_answer_loss, patching_outcome,
+                          site_activations, train_das)
 from factlens.evaluation import fact_prompts
 from factlens.illusion import baseline_directions, verdict
 from factlens.loading import load_model
@@ -115,11 +116,34 @@ def test_das_learns_a_unit_direction_that_lowers_its_loss(prompt_set):
     hook = "blocks.0.hook_resid_post"
     activations = site_activations(model, prompts, hook)
     base, source = make_pairs(prompts.label, seed=0, max_pairs=30)
-    settings = DASSettings(seed=0, epochs=8, batch_size=10, learning_rate=0.05)
-    v, losses = train_das(model, prompts, hook, activations, base, source,
-                          answer_ids(tokenizer, SPORTS), settings)
+    settings = DASSettings(seed=0, epochs=8, batch_size=10, learning_rate=0.05, restarts=1,
+                           validation_fraction=0.2, patience=2)
+    v, history = train_das(model, prompts, hook, activations, base, source,
+                           answer_ids(tokenizer, SPORTS), settings)
     assert v.norm() == pytest.approx(1.0, abs=1e-5)
-    assert losses[-1] < losses[0]
+    assert len(history) == 8 and history[-1]["train_loss"] < history[0]["train_loss"]
     again, _ = train_das(model, prompts, hook, activations, base, source,
                          answer_ids(tokenizer, SPORTS), settings)
     assert torch.equal(v, again)
+    other, _ = train_das(model, prompts, hook, activations, base, source,
+                         answer_ids(tokenizer, SPORTS), settings, seed=1)
+    assert not torch.equal(v, other)  # restarts start elsewhere
+
+
+def test_das_keeps_the_direction_with_the_lowest_validation_loss(prompt_set):
+    model, tokenizer, prompts = prompt_set
+    hook = "blocks.0.hook_resid_post"
+    activations = site_activations(model, prompts, hook)
+    base, source = make_pairs(prompts.label, seed=0, max_pairs=30)
+    answers = answer_ids(tokenizer, SPORTS)
+    settings = DASSettings(seed=0, epochs=12, batch_size=5, learning_rate=0.5, restarts=1,
+                           validation_fraction=0.3, patience=1)
+    validation = (base[:9], source[:9])
+    v, history = train_das(model, prompts, hook, activations, base[9:], source[9:], answers,
+                           settings, validation=validation)
+    losses = [record["validation_loss"] for record in history]
+    best = int(np.argmin(losses))
+    assert patched_answer_loss(model, prompts, hook, activations, *validation, answers, v) == \
+        pytest.approx(losses[best], rel=1e-5)
+    # early stopping: training ends `patience` epochs after the best one, or at the limit
+    assert len(history) == 12 or len(history) - 1 - best == settings.patience

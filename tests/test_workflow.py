@@ -190,7 +190,8 @@ def test_direction_check_runs_at_the_configured_position(smoke_run, tmp_path):
     whole-component patch differs from the archived one at the final name token."""
     table = tmp_path / "illusion.csv"
     result = factlens(smoke_run, "check-directions", "--model", "work/smoke/model", "--device", "cpu",
-                      "--settings", '{"seed": 0, "epochs": 1, "batch_size": 8, "learning_rate": 0.01}',
+                      "--settings", '{"seed": 0, "epochs": 1, "batch_size": 8, "learning_rate": 0.01, "restarts": 2, '
+                      '"validation_fraction": 0.2, "patience": 1}',
                       "--prompts", "work/smoke/prompts/fact_prompts.safetensors",
                       "--hook", "blocks.1.hook_resid_post", "--position", "final token",
                       "--sports", '["baseball", "basketball"]', "--pairs", "20",

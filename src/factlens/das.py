@@ -107,27 +107,53 @@ class DASSettings:
     """Config section `directions.das` (defaults in the config schema)."""
 
     seed: int
-    epochs: int
+    epochs: int  # at most; training stops early on the validation pairs
     batch_size: int
     learning_rate: float
+    restarts: int
+    validation_fraction: float
+    patience: int
+
+
+def patched_answer_loss(model, prompts: PromptSet, hook: str, source_activations: torch.Tensor,
+                        base: torch.Tensor, source: torch.Tensor, answer_ids: torch.Tensor,
+                        vector: torch.Tensor, batch_size: int = 64) -> float:
+    """Mean cross-entropy of the source's answer after patching along `vector` (the DAS
+    objective, without gradients: for validation)."""
+    device = next(model.parameters()).device
+    total = 0.0
+    with torch.no_grad():
+        for start in range(0, len(base), batch_size):
+            b, s = base[start:start + batch_size], source[start:start + batch_size]
+            u = source_activations[s].to(device)
+            logits = run_with_replacement(model, prompts.rows(b), hook,
+                                          lambda w, rows, u=u: patch_along(w, u[rows], vector.to(w.device, w.dtype)))
+            total += float(nn.functional.cross_entropy(logits, answer_ids[prompts.label[s]].to(device),
+                                                       reduction="sum"))
+    return total / len(base)
 
 
 def train_das(model, prompts: PromptSet, hook: str, source_activations: torch.Tensor,
               base: torch.Tensor, source: torch.Tensor, answer_ids: torch.Tensor,
-              settings: DASSettings) -> tuple[torch.Tensor, list[float]]:
+              settings: DASSettings, seed: int | None = None,
+              validation: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, list[dict]]:
     """Learn v so that patching along it from `source` into `base` rows gives the
-    source's answer. Returns the unit direction and the loss per epoch."""
+    source's answer. With `validation` (base, source) pairs, the direction with the
+    lowest validation loss is kept and training stops after `patience` epochs without
+    improvement. Returns the unit direction and one record per epoch (train and
+    validation loss)."""
+    seed = settings.seed if seed is None else seed
     for parameter in model.parameters():
         parameter.requires_grad_(False)
-    direction = LearnedDirection(source_activations.shape[1], settings.seed)
+    direction = LearnedDirection(source_activations.shape[1], seed)
     optimizer = torch.optim.Adam(direction.parameters(), lr=settings.learning_rate)
     steps = settings.epochs * -(-len(base) // settings.batch_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / max(1, steps))
-    generator = torch.Generator().manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(seed)
     targets = answer_ids[prompts.label[source]]
     device = next(model.parameters()).device
-    losses = []
-    for _ in range(settings.epochs):
+    history, best, best_loss, best_epoch = [], None, float("inf"), 0
+    for epoch in range(settings.epochs):
         order = torch.randperm(len(base), generator=generator)
         total = 0.0
         for start in range(0, len(order), settings.batch_size):
@@ -142,8 +168,18 @@ def train_das(model, prompts: PromptSet, hook: str, source_activations: torch.Te
             optimizer.step()
             schedule.step()
             total += loss.item() * len(chunk)
-        losses.append(total / len(base))
-    return direction.vector.detach().cpu(), losses
+        vector = direction.vector.detach().cpu().clone()
+        record = {"epoch": epoch + 1, "train_loss": total / len(base), "validation_loss": float("nan")}
+        if validation is not None:
+            record["validation_loss"] = patched_answer_loss(model, prompts, hook, source_activations,
+                                                            *validation, answer_ids, vector)
+        history.append(record)
+        score = record["validation_loss"] if validation is not None else -epoch  # else: the last
+        if score < best_loss:
+            best, best_loss, best_epoch = vector, score, epoch
+        elif epoch - best_epoch >= settings.patience:
+            break
+    return best, history
 
 
 @torch.no_grad()

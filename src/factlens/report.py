@@ -219,6 +219,23 @@ def sae_claims(sweep: pd.DataFrame, equal_loss: pd.DataFrame) -> list[Claim]:
     return claims
 
 
+def restart_spread(hook: str, table: pd.DataFrame) -> list[dict]:
+    """Rows for the claim table: mean and standard deviation of FLDD and interchange over
+    the DAS restarts at one site, per variant (none when the table has no restarts)."""
+    restarts = table[table["direction"].str.startswith("DAS restart")]
+    rows = []
+    for variant, group in restarts.groupby("variant", sort=False):
+        if group["fldd"].isna().all():
+            continue
+        rows.append({"site": hook, "patch": f"DAS over {len(group)} restarts: {variant}",
+                     "FLDD (ours)": f"{percent(group['fldd'].mean())} ± {percent(group['fldd'].std())}",
+                     "interchange (ours)": (f"{percent(group['interchange_accuracy'].mean())} ± "
+                                            f"{percent(group['interchange_accuracy'].std())}"),
+                     "FLDD (paper)": "-", "interchange (paper)": "-",
+                     "verdict": ", ".join(sorted(set(group["verdict"].dropna())))})
+    return rows
+
+
 def illusion_claim(tables: dict[str, pd.DataFrame]) -> Claim:
     """The subspace-patching illusion at an MLP's hidden layer (PAPERS.md §4)."""
     rows, mlp = [], {}
@@ -235,6 +252,7 @@ def illusion_claim(tables: dict[str, pd.DataFrame]) -> Claim:
                          "verdict": row.verdict if isinstance(row.verdict, str) else ""})
             if kind == "mlp" and row.direction == "DAS":
                 mlp.setdefault(hook, {})[row.variant] = row
+        rows += restart_spread(hook, table)
     verdicts = {hook: sorted({v for v in table["verdict"].dropna()}) for hook, table in tables.items()}
     illusory = [hook for hook, variants in mlp.items() if variants["v"].verdict == "illusory"]
     replicated = bool(illusory)

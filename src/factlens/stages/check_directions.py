@@ -48,7 +48,8 @@ def add_arguments(parser) -> None:
 def illusion_figure(table: pd.DataFrame, hook: str):
     sns.set_theme(style="whitegrid", context="paper")
     colours = dict(zip(("v", "v_row", "v_null"), sns.color_palette(n_colors=3)))
-    shown = table[table["direction"] != "full component"]
+    shown = table[(table["direction"] != "full component")
+                  & ~table["direction"].str.startswith("DAS restart")]
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 3.4))
     sns.barplot(data=shown, x="direction", y="fldd", hue="variant", palette=colours, ax=left)
     full = table.loc[table["direction"] == "full component", "fldd"]
@@ -86,12 +87,24 @@ def run(args) -> None:
     test_base, test_source = (test[i] for i in make_pairs(prompts.label[test], settings.seed + 1,
                                                           max(1, args.pairs // 2)))
 
-    das, losses = train_das(model, prompts, args.hook, activations, base, source, answers, settings)
-    log.info("DAS loss by epoch: %s", [round(x, 4) for x in losses])
+    n_validation = max(1, int(round(settings.validation_fraction * len(base))))
+    validation = (base[:n_validation], source[:n_validation])
+    restarts = []
+    for restart in range(settings.restarts):
+        vector, history = train_das(model, prompts, args.hook, activations, base[n_validation:],
+                                    source[n_validation:], answers, settings,
+                                    seed=settings.seed + restart, validation=validation)
+        best_loss = min(record["validation_loss"] for record in history)
+        log.info("DAS restart %d: %s", restart, history)
+        restarts.append((best_loss, restart, vector))
+    best_restart = min(restarts)[1]
+    validation_losses = {"DAS": restarts[best_restart][0],
+                         **{f"DAS restart {restart}": loss for loss, restart, _ in restarts}}
     sae = load_sae(args.sae)[0] if args.sae else None
-    directions = {"DAS": das, **baseline_directions(activations, prompts.label, train,
-                                                    neurons=args.hook.endswith("mlp.hook_post"),
-                                                    sae=sae)}
+    directions = {"DAS": restarts[best_restart][2],
+                  **{f"DAS restart {restart}": vector for _, restart, vector in restarts},
+                  **baseline_directions(activations, prompts.label, train,
+                                        neurons=args.hook.endswith("mlp.hook_post"), sae=sae)}
     reader = downstream_reader(model, args.hook)
     full = patching_outcome(model, prompts, args.hook, activations, test_base, test_source,
                             answers, None)
@@ -100,6 +113,7 @@ def run(args) -> None:
         found = pd.DataFrame(check_direction(model, prompts, args.hook, activations, test_base,
                                              test_source, answers, vector, reader, test))
         found["direction"], found["verdict"] = name, verdict(found)
+        found["validation_loss"] = validation_losses.get(name, float("nan"))
         records.extend(found.to_dict("records"))
     table = pd.DataFrame(records)
     table.insert(0, "hook", args.hook)
