@@ -84,6 +84,9 @@ def test_interrupted_run_resumes_and_corrupt_shard_is_recomputed(tmp_path):
     assert len(progress["shards"]) == 3
     # corrupt one finished shard: it must be recomputed, not read
     (tmp_path / "shard_00001.safetensors").write_bytes(b"garbage")
+    # a SIGKILL between creating a temporary and renaming it leaves it behind
+    (tmp_path / f".{PROGRESS}.x0drqaqn").write_bytes(b"")
+    (tmp_path / ".shard_00003.safetensors.k2v9").write_bytes(b"partial")
 
     recomputed = []
 
@@ -94,6 +97,7 @@ def test_interrupted_run_resumes_and_corrupt_shard_is_recomputed(tmp_path):
     cache_activations(counting, stream, {"a": tmp_path}, {}, 20, "float32", batch_rows=100)
     assert len(recomputed) == 5 - 2  # shards 1, 3, 4; shards 0 and 2 were reused
     assert torch.equal(ActivationStore(tmp_path).all(), expected_activations(stream, "a"))
+    assert not list(tmp_path.glob(".*"))  # the leftover temporaries are gone
 
 
 def test_reader_refuses_incomplete_or_corrupt_stores(tmp_path):

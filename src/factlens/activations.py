@@ -97,6 +97,16 @@ def valid_shards(store: Path, manifest: dict | None, expected: dict) -> dict[int
     return good
 
 
+def remove_stale_temporaries(store: Path) -> list[str]:
+    """Delete what a killed run left of atomic writes in `store` (hidden `.<name>.*`
+    temporaries that were never renamed into place); returns their names."""
+    stale = sorted(path for path in store.glob(".*") if path.is_file())
+    for path in stale:
+        log.warning("removing %s, left by an interrupted write", path.name)
+        path.unlink()
+    return [path.name for path in stale]
+
+
 def cache_activations(run_rows: Callable[[torch.Tensor], dict[str, torch.Tensor]],
                       stream: TokenStream, stores: dict[str, Path], description: dict,
                       shard_tokens: int, storage_dtype: str, batch_rows: int = 32,
@@ -114,6 +124,7 @@ def cache_activations(run_rows: Callable[[torch.Tensor], dict[str, torch.Tensor]
     manifests, done = {}, {}
     for hook, store in stores.items():
         store.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(store)
         manifests[hook] = {**expected, "hook": hook, "complete": False,
                            "shards": []}
         earlier = read_manifest(store, PROGRESS) or read_manifest(store)
