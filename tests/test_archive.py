@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from factlens.archive import build_manifest, compare, job_times, mark_up_to_date
-from factlens.report import attribution_claim, illusion_claim, localisation_claims, sae_claims
+from factlens.claims import attribution_claim, illusion_claim, localisation_claims, sae_claims
 from factlens.stages.verify import read_manifest
 
 

@@ -19,7 +19,7 @@ ANALYSIS_RESULTS = [
 
 rule build_report:
     input:
-        code("report.py", "patching.py", "stages/build_report.py"),
+        code("report.py", "claims.py", "patching.py", "stages/build_report.py"),
         results=ANALYSIS_RESULTS,
     output:
         report=f"{RESULTS}/REPORT.md",

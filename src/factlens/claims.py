@@ -1,0 +1,305 @@
+"""The published claims and their verdict rules: each claim is checked by an explicit
+rule on the archived tables, so the report states what replicated on this run rather
+than what we hoped would. Published numbers and their sources: docs/references.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+# Published numbers and statements (docs/references.md).
+PAPER = {
+    "probe_accuracy": 0.90,  # §1: ~90% at Pythia-2.8B layer 6
+    "lookup": "MLPs of layers 2-6 (early-to-middle) at the final name token",  # §1
+    "gather": "attention layers 0-1 gather the name's tokens",  # §1
+    "move": "later attention heads move the sport to the final token",  # §1
+    "l0_ratio": 0.5,  # §2: "half the L0 to achieve the same loss recovered"
+    "illusion": {  # §4, GPT-2 small IOI, MLP8 / resid_post 8: (FLDD, interchange accuracy)
+        ("mlp", "full component", "whole activation"): (-0.08, 0.0),
+        ("mlp", "DAS", "v"): (0.467, 0.042),
+        ("mlp", "DAS", "v_row"): (0.135, 0.002),
+        ("mlp", "DAS", "v_null"): (0.0, np.nan),
+        ("resid", "full component", "whole activation"): (1.236, 0.548),
+        ("resid", "DAS", "v"): (1.407, 0.748),
+    },
+    "attribution": {  # §5, the independent numpy toy: relative MAE vs activation patching
+        ("ReLU", "atp"): 0.40, ("ReLU", "ig32"): 0.007,
+        ("JumpReLU", "atp"): 0.78, ("JumpReLU", "ig32"): 0.76, ("JumpReLU", "ig32_jump"): 0.004,
+    },
+}
+
+# Thresholds of the verdict rules (stated in the report beside each verdict).
+LOOKUP_MIN_RESTORED = 0.25
+PROBE_TOLERANCE = 0.10
+GATED_MAX_L0_RATIO = 0.75
+UNBIASED_GAMMA = 0.05
+BLIND_SPOT_MIN_ERROR = 0.2
+JUMP_TERM_MIN_REDUCTION = 0.5
+
+
+@dataclass
+class Claim:
+    """One published claim as checked on this run."""
+
+    key: str
+    title: str
+    source: str
+    table: pd.DataFrame
+    replicated: bool
+    summary: str
+    rule: str
+    figures: list[str] = field(default_factory=list)
+
+
+def percent(value: float) -> str:
+    return "-" if pd.isna(value) else f"{100 * value:.1f}%"
+
+
+def number(value: float, digits: int = 3) -> str:
+    return "-" if pd.isna(value) else f"{value:.{digits}g}"
+
+
+def layer_of(hook: str) -> int:
+    return int(hook.split(".")[1])
+
+
+def localisation_claims(patching: pd.DataFrame, probes: pd.DataFrame, final_token: str) -> list[Claim]:
+    """Fact finding (docs/references.md §1): gather, look up, move; and
+    how well linear probes read the sport at the final name token."""
+    components = patching[patching["family"] == "component"]
+    at_name = components[components["position"] == "final name token"].set_index("hook")["restored_mean"]
+    at_final = components[components["position"] == final_token].set_index("hook")["restored_mean"]
+    swap = patching[patching["family"] == "first-name swap"].set_index("hook")["restored_mean"]
+    top = at_name.idxmax()
+    n_layers = len({layer_of(hook) for hook in at_name.index})
+    mlps = at_name[[h for h in at_name.index if "mlp" in h]]
+    attention_final = at_final[[h for h in at_final.index if "attn" in h]]
+    # In a parallel-residual block MLP0 sees only the current token's embedding, so the
+    # lookup of a whole multi-token name has to be an MLP of layer >= 1.
+    lookup_ok = ("mlp" in top and 1 <= layer_of(top) < max(2, n_layers - 1)
+                 and at_name[top] >= LOOKUP_MIN_RESTORED)
+    reading_mlps = mlps[[h for h in mlps.index if layer_of(h) >= 1]]
+    best_mlp = reading_mlps.idxmax() if len(reading_mlps) else None
+    swap_attention = swap[[h for h in swap.index if "attn" in h]]
+    # the gather must happen below the lookup MLP (any layer when there is none)
+    gather = swap_attention[[h for h in swap_attention.index
+                             if best_mlp is None or layer_of(h) < layer_of(best_mlp)]]
+    gather_ok = len(gather) > 0 and gather.max() >= LOOKUP_MIN_RESTORED
+    best_gather = gather.idxmax() if len(gather) else None
+    lookup = Claim(
+        key="localisation",
+        title="Fact finding: attention gathers the name, an early MLP looks the sport up at the final name token",
+        source="Nanda et al. 2023 (docs/references.md §1)",
+        table=pd.DataFrame([
+            {"measure": "component restoring most at the final name token",
+             "ours": f"{top} ({percent(at_name[top])})", "paper": PAPER["lookup"]},
+            {"measure": "MLP outputs at the final name token, by layer",
+             "ours": ", ".join(f"L{layer_of(h)} {percent(v)}" for h, v in mlps.items()), "paper": "-"},
+            {"measure": "only the first name differs: attention outputs at the final name token, by layer",
+             "ours": ", ".join(f"L{layer_of(h)} {percent(v)}" for h, v in swap_attention.items()),
+             "paper": PAPER["gather"]},
+            {"measure": "only the first name differs: the strongest MLP of layer >= 1 at the final name token",
+             "ours": f"{best_mlp} ({percent(swap.get(best_mlp, np.nan))})" if best_mlp else "-",
+             "paper": "-"},
+            {"measure": f"attention outputs at the final token ('{final_token}'), by layer",
+             "ours": ", ".join(f"L{layer_of(h)} {percent(v)}" for h, v in attention_final.items()),
+             "paper": PAPER["move"]},
+        ]),
+        replicated=bool(lookup_ok and gather_ok),
+        summary=(f"At the final name token the component that restores most is {top} "
+                 f"({percent(at_name[top])} of the logit difference)"
+                 + (f"; the strongest MLP that reads the gathered name is {best_mlp} "
+                    f"({percent(at_name[best_mlp])})" if best_mlp and best_mlp != top else "")
+                 + (f". When only the first name differs, {best_gather} carries "
+                    f"{percent(gather.max())} of it to the final name token" if best_gather else "")
+                 + (": attention gathers the name and an MLP looks the sport up, as the paper describes."
+                    if lookup_ok and gather_ok else
+                    ". This is not the paper's gather-then-MLP-lookup picture.")),
+        rule=(f"replicated if the component that restores most at the final name token is an MLP of "
+              f"layer >= 1 (MLP0 of a parallel-residual block sees one token) in the early-to-middle "
+              f"layers, restoring >= {percent(LOOKUP_MIN_RESTORED)}, and, with pairs that differ only "
+              f"in the first name, an attention layer below it restores >= {percent(LOOKUP_MIN_RESTORED)} "
+              "at the final name token (it carries the first name there)"),
+        figures=["localisation/patching.png"],
+    )
+    selected = probes[probes["selected"]]
+    at_name_probes = selected[selected["position"] == "final name token"]
+    best = at_name_probes.loc[at_name_probes["test_accuracy"].idxmax()]
+    control = selected[selected["position"] == "final token"]["test_accuracy"].max()
+    probe_ok = best["test_accuracy"] >= PAPER["probe_accuracy"] - PROBE_TOLERANCE
+    probe = Claim(
+        key="probes",
+        title="Fact finding: linear probes read the sport at the final name token",
+        source="Nanda et al. 2023 (docs/references.md §1)",
+        table=pd.DataFrame([
+            {"measure": "best held-out probe accuracy at the final name token (3-way)",
+             "ours": f"{percent(best['test_accuracy'])} at {best['site']} (C = {best['regularisation']:g})",
+             "paper": f"~{percent(PAPER['probe_accuracy'])} at layer 6 of 32"},
+            {"measure": "train accuracy there", "ours": percent(best["train_accuracy"]), "paper": "-"},
+            {"measure": "positive control: best held-out accuracy at the final token",
+             "ours": percent(control), "paper": "-"},
+            {"measure": "athletes (train / held-out; no name part on both sides)",
+             "ours": f"{int(best['train_athletes'])} / {int(best['test_athletes'])}", "paper": "-"},
+        ]),
+        replicated=bool(probe_ok),
+        summary=(f"Held-out probe accuracy at the final name token peaks at {percent(best['test_accuracy'])} "
+                 f"at {best['site']} (final token: {percent(control)}), "
+                 + ("close to the paper's ~90%." if probe_ok else "well below the paper's ~90%.")),
+        rule=(f"replicated if the best held-out accuracy at the final name token, with C chosen by "
+              f"cross-validation on the training athletes, is within {percent(PROBE_TOLERANCE)} of 90%"),
+        figures=["localisation/probe_accuracy.png"],
+    )
+    return [lookup, probe]
+
+
+def sae_claims(sweep: pd.DataFrame, equal_loss: pd.DataFrame) -> list[Claim]:
+    """Gated and JumpReLU SAEs vs the ReLU baseline (docs/references.md §2-3)."""
+    claims = []
+    baseline = (equal_loss[equal_loss["architecture"] == "standard"]
+                .set_index(["hook_name", "loss_recovered"])["l0_needed"])
+    for arch, label in (("gated", "Gated"), ("jumprelu", "JumpReLU")):
+        ratios = equal_loss[(equal_loss["architecture"] == arch)].dropna(subset=["l0_ratio_to_baseline"])
+        ok = len(ratios) > 0 and bool((ratios["l0_ratio_to_baseline"] <= GATED_MAX_L0_RATIO).all())
+        claims.append(Claim(
+            key=f"pareto_{arch}",
+            title=f"{label} SAEs need less L0 than the ReLU baseline for the same loss recovered",
+            source="Rajamanoharan et al. 2024a/b (docs/references.md §2-3)",
+            table=pd.DataFrame([
+                {"hook": row.hook_name, "loss recovered": f"{row.loss_recovered:.4f}",
+                 f"L0 {label}": number(row.l0_needed),
+                 "L0 baseline": number(baseline[row.hook_name, row.loss_recovered]),
+                 "ratio (ours)": number(row.l0_ratio_to_baseline, 2),
+                 "ratio (paper)": f"~{PAPER['l0_ratio']}"}
+                for row in ratios.itertuples()],
+                columns=["hook", "loss recovered", f"L0 {label}", "L0 baseline", "ratio (ours)",
+                         "ratio (paper)"]),
+            replicated=ok,
+            summary=(f"At equal loss recovered {label} needs "
+                     + (f"{number(ratios['l0_ratio_to_baseline'].min(), 2)}x-"
+                        f"{number(ratios['l0_ratio_to_baseline'].max(), 2)}x the baseline's L0"
+                        if len(ratios) else "an L0 the sweeps cannot compare (no overlap)")
+                     + (", a Pareto improvement as published." if ok else ", which does not replicate.")),
+            rule=(f"replicated if at every loss-recovered level both sweeps cover, the L0 ratio "
+                  f"is <= {GATED_MAX_L0_RATIO}"),
+            figures=["saes/pareto.png"],
+        ))
+    rows, ok = [], True
+    for (hook, arch), group in sweep[sweep.architecture.isin(["standard", "gated"])].groupby(
+            ["hook_name", "architecture"]):
+        group = group.sort_values("sparsity_coefficient")
+        gammas = group["shrinkage_gamma"].to_numpy()
+        if arch == "standard":
+            ok &= bool((gammas < 1).all() and (len(gammas) < 2 or gammas[-1] < gammas[0]))
+        else:
+            ok &= bool((np.abs(gammas - 1) <= UNBIASED_GAMMA).all())
+        rows.append({"hook": hook, "architecture": arch,
+                     "lambda": ", ".join(number(c) for c in group["sparsity_coefficient"]),
+                     "gamma (ours)": ", ".join(f"{g:.2f}" for g in gammas),
+                     "gamma (paper)": "< 1, falling with lambda" if arch == "standard" else "~1"})
+    claims.append(Claim(
+        key="shrinkage",
+        title="The baseline shrinks its reconstructions; the Gated SAE does not",
+        source="Rajamanoharan et al. 2024a (docs/references.md §2)",
+        table=pd.DataFrame(rows),
+        replicated=ok,
+        summary=("The baseline's gamma is below 1 and falls as lambda grows while the Gated SAE's "
+                 "stays near 1" + (", as published." if ok else "; not every point follows this.")),
+        rule=(f"replicated if every baseline gamma < 1 and falls from the smallest to the largest "
+              f"lambda, and every Gated gamma is within {UNBIASED_GAMMA} of 1"),
+        figures=["saes/shrinkage.png"],
+    ))
+    return claims
+
+
+def restart_spread(hook: str, table: pd.DataFrame) -> list[dict]:
+    """Rows for the claim table: mean and standard deviation of FLDD and interchange over
+    the DAS restarts at one site, per variant (none when the table has no restarts)."""
+    restarts = table[table["direction"].str.startswith("DAS restart")]
+    rows = []
+    for variant, group in restarts.groupby("variant", sort=False):
+        if group["fldd"].isna().all():
+            continue
+        rows.append({"site": hook, "patch": f"DAS over {len(group)} restarts: {variant}",
+                     "FLDD (ours)": f"{percent(group['fldd'].mean())} ± {percent(group['fldd'].std())}",
+                     "interchange (ours)": (f"{percent(group['interchange_accuracy'].mean())} ± "
+                                            f"{percent(group['interchange_accuracy'].std())}"),
+                     "FLDD (paper)": "-", "interchange (paper)": "-",
+                     "verdict": ", ".join(sorted(set(group["verdict"].dropna())))})
+    return rows
+
+
+def illusion_claim(tables: dict[str, pd.DataFrame]) -> Claim:
+    """The subspace-patching illusion at an MLP's hidden layer (docs/references.md §4)."""
+    rows, mlp = [], {}
+    for hook, table in tables.items():
+        kind = "mlp" if ".mlp." in hook else "resid"
+        for row in table.itertuples():
+            if row.direction not in ("full component", "DAS"):
+                continue
+            paper = PAPER["illusion"].get((kind, row.direction, row.variant), (np.nan, np.nan))
+            rows.append({"site": hook, "patch": f"{row.direction}: {row.variant}",
+                         "FLDD (ours)": percent(row.fldd),
+                         "interchange (ours)": percent(row.interchange_accuracy),
+                         "FLDD (paper)": percent(paper[0]), "interchange (paper)": percent(paper[1]),
+                         "verdict": row.verdict if isinstance(row.verdict, str) else ""})
+            if kind == "mlp" and row.direction == "DAS":
+                mlp.setdefault(hook, {})[row.variant] = row
+        rows += restart_spread(hook, table)
+    verdicts = {hook: sorted({v for v in table["verdict"].dropna()}) for hook, table in tables.items()}
+    illusory = [hook for hook, variants in mlp.items() if variants["v"].verdict == "illusory"]
+    replicated = bool(illusory)
+    if mlp:
+        parts = " ".join(
+            f"Patching along the DAS direction at {hook} gives FLDD {percent(v['v'].fldd)}; v_row alone "
+            f"{percent(v['v_row'].fldd)}, v_null alone {percent(v['v_null'].fldd)} ({v['v'].verdict})."
+            for hook, v in mlp.items()) + " "
+        verdict = (f"illusory at {', '.join(illusory)}" if illusory
+                   else "no MLP site's DAS direction is illusory")
+    else:
+        parts, verdict = "No MLP site was checked. ", "not checked (no MLP site)"
+    return Claim(
+        key="illusion",
+        title="A DAS direction at an MLP's hidden layer works through the illusion",
+        source="Makelov et al. 2024 (docs/references.md §4)",
+        table=pd.DataFrame(rows),
+        replicated=replicated,
+        summary=(parts + f"Verdict: {verdict}"
+                 + (", as published." if replicated else ", so the illusion does not replicate here.")
+                 + " Verdicts of all directions checked: "
+                 + "; ".join(f"{hook}: {', '.join(v)}" for hook, v in verdicts.items()) + "."),
+        rule=("replicated if the DAS direction at an MLP site is 'illusory' by "
+              "`factlens.illusion.verdict` (v works, v_row alone < half of it, v_null alone "
+              "< a tenth, v_null separates the classes >= 2x better than v_row); every MLP site "
+              "is reported"),
+        figures=[f"directions/{hook}/illusion.png" for hook in tables],
+    )
+
+
+def attribution_claim(comparison: pd.DataFrame) -> Claim:
+    """Gradient attributions miss JumpReLU jumps that activation patching sees (docs/references.md §5)."""
+    overall = comparison[comparison["stratum"] == "all"].set_index(["downstream", "method"])["relative_mae"]
+    rows = [{"downstream": down, "estimate": method, "relative MAE (ours)": number(value, 2),
+             "relative MAE (toy)": number(PAPER["attribution"].get((down, method), np.nan), 2)}
+            for (down, method), value in overall.items()]
+    jump_ig, relu_ig = overall[("JumpReLU", "ig32")], overall[("ReLU", "ig32")]
+    repaired = overall[("JumpReLU", "ig32_jump")]
+    blind_spot = jump_ig >= BLIND_SPOT_MIN_ERROR and jump_ig >= 10 * relu_ig
+    fixed = repaired <= (1 - JUMP_TERM_MIN_REDUCTION) * jump_ig
+    return Claim(
+        key="attribution",
+        title="IG converges to activation patching through a ReLU but not through a JumpReLU",
+        source="docs/references.md §5",
+        table=pd.DataFrame(rows),
+        replicated=bool(blind_spot and fixed),
+        summary=(f"IG(32) reaches a relative error of {number(relu_ig, 2)} through the ReLU SAE but "
+                 f"{number(jump_ig, 2)} through the JumpReLU SAE; the explicit jump term brings it to "
+                 f"{number(repaired, 2)}"
+                 + (", so the blind spot and its repair replicate." if blind_spot and fixed
+                    else ", which does not match the published pattern.")),
+        rule=(f"replicated if IG(32)'s relative MAE through the JumpReLU is >= {BLIND_SPOT_MIN_ERROR} "
+              f"and >= 10x the ReLU's, and the jump term cuts it by >= {percent(JUMP_TERM_MIN_REDUCTION)}"),
+        figures=["attribution/scatter.png"],
+    )
