@@ -12,7 +12,7 @@ CORES ?= all
 CONFIG ?= config/config.yaml
 BIN := $(VENV)/bin
 
-.PHONY: setup replicate report verify test bench clean-work
+.PHONY: setup replicate sweep report verify test bench clean-work
 
 setup: $(VENV)/.installed
 
@@ -25,6 +25,11 @@ $(VENV)/.installed: pyproject.toml
 
 replicate: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --workflow-profile profiles/default
+
+# The illusion checks at every MLP and residual stream (config/illusion-sweep.yaml, an
+# overlay on the default config; its own work/ and results/ folders).
+sweep: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) config/illusion-sweep.yaml --workflow-profile profiles/default
 
 # The HTML report of the last run (figures with captions, claim tables); open it in a browser.
 report: setup

@@ -10,6 +10,7 @@ import json
 import shlex
 from pathlib import Path
 
+import pandas as pd
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -45,6 +46,7 @@ rule all:
         rules.summarise_saes.output,
         rules.probe_sport.output,
         rules.patch_facts.output,
-        expand(rules.check_directions.output, hook=config["directions"]["sites"]),
+        direction_checks,
+        rules.summarise_directions.output,
         rules.attribute_latents.output,
         rules.archive_results.output,

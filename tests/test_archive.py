@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from factlens.archive import build_manifest, compare, job_times, mark_up_to_date
-from factlens.claims import attribution_claim, illusion_claim, localisation_claims, sae_claims
+from factlens.claims import attribution_claim, localisation_claims, sae_claims
+from factlens.illusion_claims import editing_claim, family_claim, illusion_claim
 from factlens.stages.verify import read_manifest
 
 
@@ -160,31 +161,64 @@ def test_sae_verdicts():
     assert not sae_claims(*sweep_tables(10.0, gated_gammas=(0.9, 0.8)))[2].replicated
 
 
-def illusion_table(v_row: float, verdict: str, hook: str = "blocks.4.mlp.hook_post") -> pd.DataFrame:
-    return pd.DataFrame({"hook": hook,
-                         "direction": ["full component", "DAS", "DAS", "DAS"],
-                         "variant": ["whole activation", "v", "v_row", "v_null"],
-                         "fldd": [0.1, 0.5, v_row, 0.0], "interchange_accuracy": [0.0, 0.1, 0.0, 0.0],
-                         "verdict": [np.nan, verdict, verdict, verdict]})
+def das_summary(role: str, hook: str, verdict: str, fldd_v: float, v_row: float, whole: float,
+                position: str = "final name token", **extra) -> dict:
+    return {"hook": hook, "position": position, "role": role, "direction": "DAS", "verdict": verdict,
+            "fldd_whole": whole, "fldd_v": fldd_v, "fldd_v_row": v_row, "fldd_v_null": 0.0,
+            "interchange_v": 0.1, "fldd_edit": fldd_v, "edit_patch_agreement": 0.95, **extra}
 
 
-def test_illusion_verdict():
-    claim = illusion_claim({"blocks.4.mlp.hook_post": illusion_table(0.1, "illusory")})
+def role_summary(off_verdict="illusory", negative_verdict="no effect", off_v_row=0.1):
+    return pd.DataFrame([
+        das_summary("off-circuit", "blocks.2.mlp.hook_post", off_verdict, 0.5, off_v_row, 0.02,
+                    restarts=3, fldd_v_mean=0.45, fldd_v_sd=0.05, restart_verdicts="illusory"),
+        das_summary("residual feeding the off-circuit MLP", "blocks.1.hook_resid_post", "not illusory",
+                    0.4, 0.4, 0.37),
+        das_summary("on-circuit", "blocks.0.mlp.hook_post", "not illusory", 0.1, 0.09, 0.11),
+        das_summary("negative control", "blocks.0.mlp.hook_post", negative_verdict, 0.0, 0.0, 0.0,
+                    position="final token")])
+
+
+def role_sites(summary):
+    return summary[["role", "hook", "position"]]
+
+
+def test_illusion_verdict_needs_the_off_circuit_illusion_and_a_passing_negative_control():
+    summary = role_summary()
+    claim = illusion_claim(summary, role_sites(summary))
     assert claim.replicated and "v_row alone 10.0%" in claim.summary
-    assert claim.table.loc[claim.table.patch == "DAS: v", "FLDD (paper)"].item() == "46.7%"
-    assert not illusion_claim({"blocks.4.mlp.hook_post": illusion_table(0.45, "not illusory")}).replicated
+    table = claim.table.set_index(["role", "patch"])
+    assert table.loc[("off-circuit", "DAS: v"), "FLDD (paper)"] == "46.7%"
+    assert table.loc[("off-circuit", "full component"), "FLDD (paper)"] == "-8.0%"
+    assert table.loc[("on-circuit", "DAS: v"), "FLDD (paper)"] == "-"  # MLP8 is the off-circuit site
+    assert table.loc[("off-circuit", "DAS v over 3 restarts"), "FLDD (ours)"] == "45.0% ± 5.0%"
+    assert "directions/blocks.2.mlp.hook_post/final_name_token/illusion.png" in claim.figures
+    assert not illusion_claim(role_summary(off_verdict="not illusory", off_v_row=0.45), role_sites(summary)).replicated
+    failed_control = illusion_claim(role_summary(negative_verdict="not illusory"), role_sites(summary))
+    assert not failed_control.replicated and "negative control did not pass" in failed_control.summary
 
 
-def test_illusion_claim_keeps_every_mlp_site_apart():
-    """Two MLP sites: each is reported with its own numbers (not the last one read)."""
-    tables = {"blocks.1.mlp.hook_post": illusion_table(0.1, "illusory", "blocks.1.mlp.hook_post"),
-              "blocks.4.mlp.hook_post": illusion_table(0.45, "not illusory", "blocks.4.mlp.hook_post")}
-    claim = illusion_claim(tables)
-    assert claim.replicated and "illusory at blocks.1.mlp.hook_post" in claim.summary
-    assert "blocks.4.mlp.hook_post gives FLDD 50.0%; v_row alone 45.0%" in claim.summary
-    assert "blocks.1.mlp.hook_post gives FLDD 50.0%; v_row alone 10.0%" in claim.summary
-    reversed_order = illusion_claim(dict(reversed(list(tables.items()))))
-    assert reversed_order.replicated
+def test_illusion_claim_without_an_off_circuit_site():
+    summary = role_summary().iloc[2:]
+    claim = illusion_claim(summary, role_sites(summary))
+    assert not claim.replicated and "No MLP of this model qualifies" in claim.summary
+    assert claim.verdict == "not testable here"
+    assert editing_claim(summary).verdict == "not testable here"
+    assert illusion_claim(role_summary(), role_sites(role_summary())).verdict == "yes"
+
+
+def test_family_and_editing_claims():
+    rates = pd.DataFrame({"direction": ["DAS", "best neuron", "best SAE latent"], "checks": 4,
+                          "with effect": [2, 1, 1], "illusory": [1, 0, 0],
+                          "illusory fraction": [0.25, 0.0, 0.0],
+                          "illusory fraction of effective": [0.5, 0.0, 0.0]})
+    assert family_claim(rates).replicated
+    assert not family_claim(rates.assign(**{"illusory fraction": [0.25, 0.25, 0.0]})).replicated
+    nothing = family_claim(rates.assign(illusory=0, **{"illusory fraction": 0.0}))
+    assert nothing.verdict == "not testable here" and "cannot be measured" in nothing.summary
+    edit = editing_claim(role_summary())
+    assert edit.replicated and len(edit.table) == 3  # the three MLP checks
+    assert not editing_claim(role_summary().assign(edit_patch_agreement=0.6)).replicated
 
 
 @pytest.mark.parametrize("jump_ig, repaired, replicated", [
@@ -194,16 +228,3 @@ def test_attribution_verdict(jump_ig, repaired, replicated):
                                "method": ["atp", "ig32", "atp", "ig32", "ig32_jump"],
                                "relative_mae": [0.4, 0.003, 0.8, jump_ig, repaired]})
     assert attribution_claim(comparison).replicated is replicated
-
-
-def test_illusion_claim_reports_the_spread_over_das_restarts():
-    table = illusion_table(0.1, "illusory")
-    restarts = pd.DataFrame({"hook": "blocks.4.mlp.hook_post", "direction": ["DAS restart 0", "DAS restart 1"] * 3,
-                             "variant": ["v", "v", "v_row", "v_row", "v_null", "v_null"],
-                             "fldd": [0.4, 0.6, 0.1, 0.1, 0.0, 0.0], "interchange_accuracy": 0.0,
-                             "verdict": ["illusory", "not illusory"] * 3})
-    claim = illusion_claim({"blocks.4.mlp.hook_post": pd.concat([table, restarts], ignore_index=True)})
-    spread = claim.table.set_index("patch")
-    assert spread.loc["DAS over 2 restarts: v", "FLDD (ours)"] == "50.0% ± 14.1%"
-    assert spread.loc["DAS over 2 restarts: v", "verdict"] == "illusory, not illusory"
-    assert claim.replicated  # the verdict is the selected DAS direction's

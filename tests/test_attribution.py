@@ -7,7 +7,7 @@ import torch
 
 from factlens.attribution import (SplicedModel, Splice, activation_patching, attribution_patching,
                                   compare_methods, integrated_gradients)
-from factlens.das import PromptSet
+from factlens.intervention import PromptSet
 from factlens.evaluation import fact_prompts
 from factlens.loading import load_model
 from factlens.prompts import answer_ids, encode_left_padded, forward_logits

@@ -87,7 +87,8 @@ def test_too_few_known_athletes_is_refused(smoke_run, tmp_path, monkeypatch, sta
     if stage == "probe-sport":
         arguments += ["--scores", "results/smoke/prompts/scores.csv"]
     if stage == "check-directions":
-        arguments += ["--hook", "blocks.1.hook_resid_post", "--sports", '["baseball", "basketball"]',
+        arguments += ["--hook", "blocks.1.hook_resid_post", "--position", "final name token",
+                      "--sports", '["baseball", "basketball"]',
                       "--settings", '{"seed": 0, "epochs": 1, "batch_size": 8, "learning_rate": 0.01, "restarts": 2, '
                       '"validation_fraction": 0.2, "patience": 1}']
         message = "known athletes of ['baseball', 'basketball']; need at least 20"

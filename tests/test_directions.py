@@ -1,15 +1,16 @@
-"""Subspace patching, the rowspace/nullspace split, dormancy measures, DAS and the
-illusion verdict, on hand-built cases where the answer is known."""
+"""Subspace patching, the rowspace/nullspace split, dormancy measures, DAS, the rank-1
+edit and the illusion verdict, on hand-built cases where the answer is known."""
 
 import pandas as pd
 import numpy as np
 import pytest
 import torch
 
-from factlens.das import (DASSettings, PromptSet, make_pairs, patched_answer_loss, patching_outcome,
-                          site_activations, train_das)
+from factlens.das import DASSettings, patched_answer_loss, train_das, train_das_restarts
+from factlens.editing import edit_hooks, rank_one_edit
 from factlens.evaluation import fact_prompts
-from factlens.illusion import baseline_directions, verdict
+from factlens.illusion import baseline_directions, check_direction, red_flags, verdict
+from factlens.intervention import PromptSet, make_pairs, patching_outcome, site_activations
 from factlens.loading import load_model
 from factlens.prompts import answer_ids, encode_left_padded, forward_logits
 from factlens.subspace import (class_separation, downstream_reader, outside_natural_range,
@@ -43,15 +44,30 @@ def test_separation_and_natural_range():
     assert outside_natural_range(torch.tensor([0.0, 1.0]), torch.tensor([0.5, 2.0, -1.0, 1.0])) == 0.5
 
 
-def rows(fldd, separation):
-    return pd.DataFrame({"variant": ["v", "v_row", "v_null"], "fldd": fldd, "separation": separation})
+def rows(fldd, separation, outside=0.0):
+    return pd.DataFrame({"variant": ["v", "v_row", "v_null"], "fldd": fldd, "separation": separation,
+                         "outside_natural_range": [outside, np.nan, np.nan]})
 
 
 def test_verdict_rule():
-    # the paper's MLP8 pattern: v works, v_row much weaker, v_null nothing, v_row dormant
-    assert verdict(rows([0.467, 0.135, 0.0], [2.0, 0.1, 2.5])) == "illusory"
-    assert verdict(rows([0.9, 0.85, 0.0], [2.0, 2.0, 0.3])) == "not illusory"
-    assert verdict(rows([0.05, 0.0, 0.0], [0.1, 0.1, 0.1])) == "no effect"
+    # the paper's MLP8 pattern: v works, v_row much weaker, v_null nothing, v_row dormant,
+    # and the whole component does less than the 1-D patch (-8%)
+    mlp8 = rows([0.467, 0.135, 0.0], [2.0, 0.1, 2.5])
+    assert red_flags(mlp8, whole_fldd=-0.08) == {"v_row dormant": True, "outside natural range": False,
+                                                 "1-D matches whole": True}
+    assert verdict(mlp8, whole_fldd=-0.08) == "illusory"
+    # a genuine direction: v_row carries the effect on its own
+    assert verdict(rows([0.9, 0.85, 0.0], [2.0, 2.0, 0.3]), whole_fldd=1.0) == "not illusory"
+    assert verdict(rows([0.05, 0.0, 0.0], [0.1, 0.1, 0.1]), whole_fldd=0.0) == "no effect"
+    # the effect needs both parts but no red flag says the pathway is unused
+    quiet = rows([0.4, 0.1, 0.0], [1.0, 1.0, 1.0])
+    assert not any(red_flags(quiet, whole_fldd=0.9).values())
+    assert verdict(quiet, whole_fldd=0.9) == "not illusory"
+    # each red flag alone is enough once the effect needs both parts
+    assert verdict(rows([0.4, 0.1, 0.0], [1.0, 1.0, 1.0], outside=0.5), whole_fldd=0.9) == "illusory"
+    assert verdict(quiet, whole_fldd=0.42) == "illusory"
+    # v_null acting alone (possible only where v_null is read) means the split explains nothing
+    assert verdict(rows([0.4, 0.1, 0.2], [1.0, 0.1, 2.0]), whole_fldd=0.0) == "not illusory"
 
 
 def test_baseline_directions_find_the_planted_signal():
@@ -147,3 +163,79 @@ def test_das_keeps_the_direction_with_the_lowest_validation_loss(prompt_set):
         pytest.approx(losses[best], rel=1e-5)
     # early stopping: training ends `patience` epochs after the best one, or at the limit
     assert len(history) == 12 or len(history) - 1 - best == settings.patience
+
+
+def test_das_restarts_are_sorted_by_validation_loss(prompt_set):
+    model, tokenizer, prompts = prompt_set
+    hook = "blocks.0.hook_resid_post"
+    activations = site_activations(model, prompts, hook)
+    base, source = make_pairs(prompts.label, seed=0, max_pairs=30)
+    settings = DASSettings(seed=3, epochs=2, batch_size=8, learning_rate=0.05, restarts=3,
+                           validation_fraction=0.2, patience=1)
+    restarts = train_das_restarts(model, prompts, hook, activations, base, source,
+                                  answer_ids(tokenizer, SPORTS), settings)
+    assert sorted(r["restart"] for r in restarts) == [0, 1, 2]
+    losses = [r["validation_loss"] for r in restarts]
+    assert losses == sorted(losses)
+    for record in restarts:  # each restart's loss is its best epoch's, on the same 6 pairs
+        assert record["validation_loss"] == min(h["validation_loss"] for h in record["history"])
+
+
+def test_rank_one_edit_is_the_patch_at_its_key_and_a_real_weight_edit(prompt_set):
+    """The hook-applied edit equals editing the HF model's W_out, and at the edited token
+    the MLP output equals that of the 1-D patch."""
+    model, tokenizer, prompts = prompt_set
+    hook, layer = "blocks.0.mlp.hook_post", 0
+    activations = site_activations(model, prompts, hook)
+    base, source = make_pairs(prompts.label, seed=0, max_pairs=6)
+    direction = torch.nn.functional.normalize(torch.randn(activations.shape[1]), dim=0)
+    w_out = model.W_out[layer].detach().float()
+    keys, values = rank_one_edit(activations[base], activations[source], direction, w_out)
+    batch = prompts.rows(base)
+    captured = {}
+
+    def keep(name):
+        def fn(activation, hook=None):
+            captured[name] = activation.detach().clone()
+            return activation
+        return fn
+
+    edited_logits = forward_logits(model, batch.input_ids, batch.attention_mask,
+                                   [*edit_hooks(layer, keys, values), ("blocks.0.hook_mlp_out", keep("edit"))])
+    rows = torch.arange(len(base))
+    patched_hidden = patch_along(activations[base], activations[source], direction)
+    forward_logits(model, batch.input_ids, batch.attention_mask, [("blocks.0.hook_mlp_out", keep("clean"))])
+    at_key = captured["edit"][rows, batch.position]
+    expected = captured["clean"][rows, batch.position] + (patched_hidden - activations[base]) @ w_out
+    assert torch.allclose(at_key, expected, atol=1e-4)
+    # the same edit made to the weights of the underlying HF model, one row at a time
+    hf = model.original_model if hasattr(model, "original_model") else None
+    if hf is None:
+        pytest.skip("bridge exposes no HF model")
+    dense = hf.gpt_neox.layers[layer].mlp.dense_4h_to_h
+    for row in range(len(base)):
+        saved = dense.weight.data.clone()
+        dense.weight.data += torch.outer(values[row], keys[row])  # nn.Linear stores [out, in]
+        try:
+            with torch.no_grad():
+                weight_edited = hf(batch.input_ids[row:row + 1], attention_mask=batch.attention_mask[row:row + 1],
+                                   position_ids=(batch.attention_mask[row:row + 1].cumsum(-1) - 1).clamp_min(0)).logits
+        finally:
+            dense.weight.data = saved
+        assert torch.allclose(weight_edited[0, -1], edited_logits[row, -1], atol=1e-3)
+
+
+def test_check_direction_reports_the_edit_at_an_mlp(prompt_set):
+    model, tokenizer, prompts = prompt_set
+    hook = "blocks.0.mlp.hook_post"
+    activations = site_activations(model, prompts, hook)
+    base, source = make_pairs(prompts.label, seed=0, max_pairs=12)
+    direction = baseline_directions(activations, prompts.label, torch.arange(len(prompts.label)),
+                                    neurons=False)["mean difference"]
+    found = pd.DataFrame(check_direction(model, prompts, hook, activations, base, source,
+                                         answer_ids(tokenizer, SPORTS), direction,
+                                         downstream_reader(model, hook), torch.arange(len(prompts.label))))
+    assert list(found["variant"]) == ["v", "v_row", "v_null", "rank-1 edit"]
+    by_variant = found.set_index("variant")
+    assert by_variant.loc["v_null", "fldd"] == pytest.approx(0.0, abs=1e-5)  # W_out cannot see it
+    assert 0.0 <= by_variant.loc["rank-1 edit", "edit_patch_agreement"] <= 1.0

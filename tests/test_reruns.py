@@ -8,6 +8,7 @@ import re
 import shutil
 import time
 
+import pandas as pd
 import yaml
 
 from conftest import REPO
@@ -29,16 +30,23 @@ def test_changing_one_sparsity_coefficient_reruns_only_that_sae_and_its_dependan
     # one SAE retrains; its hook's evaluation (one job for all SAEs of a hook, which shares
     # the model and reference losses), the sweep summary, the illusion check that takes its
     # latents at that hook, the report and the manifest follow
+    at_hook = sum(hook == "blocks.1.hook_resid_post" for hook, _ in direction_checks(smoke_run))
+    assert at_hook >= 1
     assert planned_jobs(snakemake(smoke_run, "--dry-run", config=config)) == {
         "train_sae": 1, "evaluate_saes_blocks_1_hook_resid_post": 1, "summarise_saes": 1,
-        "check_directions": 1, **DOWNSTREAM}
+        "check_directions": at_hook, "summarise_directions": 1, **DOWNSTREAM}
+
+
+def direction_checks(run) -> set[tuple[str, str]]:
+    """(hook, position) of every illusion check the finished run chose."""
+    sites = pd.read_csv(run / "results" / "smoke" / "directions" / "sites.csv")
+    return set(zip(sites["hook"], sites["position"]))
 
 
 def test_changing_the_das_learning_rate_reruns_only_the_direction_checks(smoke_run, tmp_path):
     config = changed_config(tmp_path, lambda c: c["directions"]["das"].__setitem__("learning_rate", 0.02))
-    sites = len(yaml.safe_load((REPO / SMOKE).read_text())["directions"]["sites"])
     assert planned_jobs(snakemake(smoke_run, "--dry-run", config=config)) == {
-        "check_directions": sites, **DOWNSTREAM}
+        "check_directions": len(direction_checks(smoke_run)), "summarise_directions": 1, **DOWNSTREAM}
 
 
 def test_editing_one_stage_module_reruns_that_stage_and_downstream(smoke_run):

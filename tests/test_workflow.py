@@ -15,7 +15,8 @@ from workflow_runs import clone_repository, factlens, planned_jobs, snakemake
 SMOKE = REPO / "config" / "smoke.yaml"
 CLAIM_TITLES = ("an early MLP looks the sport up at the final name token", "linear probes read the sport",
                 "Gated SAEs need less L0", "JumpReLU SAEs need less L0", "The baseline shrinks",
-                "works through the illusion", "IG converges to activation patching")
+                "works through the illusion", "learned directions more than neurons",
+                "A rank-1 edit of W_out", "IG converges to activation patching")
 
 
 def test_smoke_run_writes_every_output(smoke_run):
@@ -200,7 +201,7 @@ def test_direction_check_runs_at_the_configured_position(smoke_run, tmp_path):
     frame = pd.read_csv(table)
     assert set(frame["position"]) == {"final token"}
     at_name = pd.read_csv(smoke_run / "results" / "smoke" / "directions" / "blocks.1.hook_resid_post"
-                          / "illusion.csv")
+                          / "final_name_token" / "illusion.csv")
     assert set(at_name["position"]) == {"final name token"}
     full = frame[frame["direction"] == "full component"].iloc[0]
     full_at_name = at_name[at_name["direction"] == "full component"].iloc[0]

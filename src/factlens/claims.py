@@ -52,6 +52,12 @@ class Claim:
     summary: str
     rule: str
     figures: list[str] = field(default_factory=list)
+    testable: bool = True  # False: this run has no site where the rule's test can be made
+
+    @property
+    def verdict(self) -> str:
+        """'yes', 'no' or 'not testable here'."""
+        return "not testable here" if not self.testable else "yes" if self.replicated else "no"
 
 
 def percent(value: float) -> str:
@@ -212,70 +218,6 @@ def sae_claims(sweep: pd.DataFrame, equal_loss: pd.DataFrame) -> list[Claim]:
         figures=["saes/shrinkage.png"],
     ))
     return claims
-
-
-def restart_spread(hook: str, table: pd.DataFrame) -> list[dict]:
-    """Rows for the claim table: mean and standard deviation of FLDD and interchange over
-    the DAS restarts at one site, per variant (none when the table has no restarts)."""
-    restarts = table[table["direction"].str.startswith("DAS restart")]
-    rows = []
-    for variant, group in restarts.groupby("variant", sort=False):
-        if group["fldd"].isna().all():
-            continue
-        rows.append({"site": hook, "patch": f"DAS over {len(group)} restarts: {variant}",
-                     "FLDD (ours)": f"{percent(group['fldd'].mean())} ± {percent(group['fldd'].std())}",
-                     "interchange (ours)": (f"{percent(group['interchange_accuracy'].mean())} ± "
-                                            f"{percent(group['interchange_accuracy'].std())}"),
-                     "FLDD (paper)": "-", "interchange (paper)": "-",
-                     "verdict": ", ".join(sorted(set(group["verdict"].dropna())))})
-    return rows
-
-
-def illusion_claim(tables: dict[str, pd.DataFrame]) -> Claim:
-    """The subspace-patching illusion at an MLP's hidden layer (docs/references.md §4)."""
-    rows, mlp = [], {}
-    for hook, table in tables.items():
-        kind = "mlp" if ".mlp." in hook else "resid"
-        for row in table.itertuples():
-            if row.direction not in ("full component", "DAS"):
-                continue
-            paper = PAPER["illusion"].get((kind, row.direction, row.variant), (np.nan, np.nan))
-            rows.append({"site": hook, "patch": f"{row.direction}: {row.variant}",
-                         "FLDD (ours)": percent(row.fldd),
-                         "interchange (ours)": percent(row.interchange_accuracy),
-                         "FLDD (paper)": percent(paper[0]), "interchange (paper)": percent(paper[1]),
-                         "verdict": row.verdict if isinstance(row.verdict, str) else ""})
-            if kind == "mlp" and row.direction == "DAS":
-                mlp.setdefault(hook, {})[row.variant] = row
-        rows += restart_spread(hook, table)
-    verdicts = {hook: sorted({v for v in table["verdict"].dropna()}) for hook, table in tables.items()}
-    illusory = [hook for hook, variants in mlp.items() if variants["v"].verdict == "illusory"]
-    replicated = bool(illusory)
-    if mlp:
-        parts = " ".join(
-            f"Patching along the DAS direction at {hook} gives FLDD {percent(v['v'].fldd)}; v_row alone "
-            f"{percent(v['v_row'].fldd)}, v_null alone {percent(v['v_null'].fldd)} ({v['v'].verdict})."
-            for hook, v in mlp.items()) + " "
-        verdict = (f"illusory at {', '.join(illusory)}" if illusory
-                   else "no MLP site's DAS direction is illusory")
-    else:
-        parts, verdict = "No MLP site was checked. ", "not checked (no MLP site)"
-    return Claim(
-        key="illusion",
-        title="A DAS direction at an MLP's hidden layer works through the illusion",
-        source="Makelov et al. 2024 (docs/references.md §4)",
-        table=pd.DataFrame(rows),
-        replicated=replicated,
-        summary=(parts + f"Verdict: {verdict}"
-                 + (", as published." if replicated else ", so the illusion does not replicate here.")
-                 + " Verdicts of all directions checked: "
-                 + "; ".join(f"{hook}: {', '.join(v)}" for hook, v in verdicts.items()) + "."),
-        rule=("replicated if the DAS direction at an MLP site is 'illusory' by "
-              "`factlens.illusion.verdict` (v works, v_row alone < half of it, v_null alone "
-              "< a tenth, v_null separates the classes >= 2x better than v_row); every MLP site "
-              "is reported"),
-        figures=[f"directions/{hook}/illusion.png" for hook in tables],
-    )
 
 
 def attribution_claim(comparison: pd.DataFrame) -> Claim:

@@ -1,5 +1,5 @@
-"""Distributed alignment search (DAS) for a 1-D direction, and the interventions that
-patch along a direction at one position of the Fact prompts (PAPERS.md §4).
+"""Distributed alignment search (DAS) for a 1-D direction at one site and position of
+the Fact prompts (docs/references.md §4).
 
 The direction is the first column of a matrix kept orthogonal by
 `torch.nn.utils.parametrizations.orthogonal` (for one column: a unit vector), trained
@@ -10,83 +10,14 @@ Adam, linear learning-rate decay. The model's weights stay frozen.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import orthogonal
 
-from factlens.prompts import forward_logits
+from factlens.intervention import PromptSet, run_with_replacement
 from factlens.subspace import patch_along
-
-
-# Positions of a Fact prompt that the analyses intervene at, and the prompt tensor
-# (fact_prompts.safetensors) that holds each row's index of it.
-PROMPT_POSITIONS = {"final name token": "final_name_index", "final token": "final_index"}
-
-
-@dataclass
-class PromptSet:
-    """Prompts with the position to intervene at (e.g. the final name token) and labels."""
-
-    input_ids: torch.Tensor
-    attention_mask: torch.Tensor
-    position: torch.Tensor
-    label: torch.Tensor  # index into the answer ids
-
-    def rows(self, index) -> "PromptSet":
-        return PromptSet(self.input_ids[index], self.attention_mask[index], self.position[index],
-                         self.label[index])
-
-
-def run_with_replacement(model, prompts: PromptSet, hook: str,
-                         replace: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-                         capture: dict | None = None) -> torch.Tensor:
-    """Final-token logits; at `hook` and each row's `position`, the activation w is
-    replaced by `replace(w, rows)` (and stored in `capture['activation']` if given)."""
-    device = next(model.parameters()).device
-    rows = torch.arange(len(prompts.input_ids), device=device)
-    positions = prompts.position.to(device)
-
-    def hook_fn(activation, hook=None):
-        here = activation[rows, positions]
-        if capture is not None:
-            capture["activation"] = here.detach()
-        if replace is None:
-            return activation
-        return activation.index_put((rows, positions), replace(here, rows).to(activation.dtype))
-
-    logits = forward_logits(model, prompts.input_ids, prompts.attention_mask, [(hook, hook_fn)])
-    return logits[:, -1].float()
-
-
-@torch.no_grad()
-def site_activations(model, prompts: PromptSet, hook: str, batch_size: int = 64) -> torch.Tensor:
-    """The activation at `hook` and each prompt's position, [rows, d]."""
-    parts = []
-    for start in range(0, len(prompts.input_ids), batch_size):
-        captured: dict = {}
-        run_with_replacement(model, prompts.rows(slice(start, start + batch_size)), hook,
-                             capture=captured)
-        parts.append(captured["activation"].float().cpu())
-    return torch.cat(parts)
-
-
-def make_pairs(labels: torch.Tensor, seed: int, max_pairs: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(base, source) row indices with different labels, shuffled and seeded."""
-    generator = np.random.default_rng(seed)
-    rows = np.arange(len(labels))
-    base, source = [], []
-    for row in generator.permutation(rows):
-        others = rows[labels.numpy() != labels[row].item()]
-        if len(others):
-            base.append(int(row))
-            source.append(int(generator.choice(others)))
-        if len(base) == max_pairs:
-            break
-    return torch.tensor(base), torch.tensor(source)
 
 
 class LearnedDirection(nn.Module):
@@ -182,37 +113,20 @@ def train_das(model, prompts: PromptSet, hook: str, source_activations: torch.Te
     return best, history
 
 
-@torch.no_grad()
-def patching_outcome(model, prompts: PromptSet, hook: str, source_activations: torch.Tensor,
-                     base: torch.Tensor, source: torch.Tensor, answer_ids: torch.Tensor,
-                     direction: torch.Tensor | None, batch_size: int = 64) -> dict:
-    """Fractional logit-difference decrease and interchange accuracy of a patch.
-
-    direction None patches the whole activation (the full component). LD is
-    logit(base answer) - logit(source answer); FLDD = 1 - mean LD_patched / mean LD_base
-    (100%: the difference is gone; above 100%: it flipped). Interchange accuracy, as
-    in Makelov et al.: of the two sports of the pair, the patched model prefers the
-    source's.
-    """
-    ld_base, ld_patched, switched = [], [], []
-    for start in range(0, len(base), batch_size):
-        b, s = base[start:start + batch_size], source[start:start + batch_size]
-        rows_prompts = prompts.rows(b)
-        u = source_activations[s]
-        good, bad = answer_ids[prompts.label[b]], answer_ids[prompts.label[s]]
-
-        def replace(w, rows, u=u):
-            if direction is None:
-                return u[rows.cpu()].to(w.device)
-            return patch_along(w, u[rows.cpu()].to(w.device), direction.to(w.device))
-
-        clean = run_with_replacement(model, rows_prompts, hook).cpu()
-        patched = run_with_replacement(model, rows_prompts, hook, replace).cpu()
-        index = torch.arange(len(b))
-        ld_base.append(clean[index, good] - clean[index, bad])
-        ld_patched.append(patched[index, good] - patched[index, bad])
-        switched.append(patched[index, bad] > patched[index, good])
-    ld_base, ld_patched = torch.cat(ld_base), torch.cat(ld_patched)
-    return {"fldd": float(1 - ld_patched.mean() / ld_base.mean()),
-            "interchange_accuracy": float(torch.cat(switched).float().mean()),
-            "pairs": len(base)}
+def train_das_restarts(model, prompts: PromptSet, hook: str, source_activations: torch.Tensor,
+                       base: torch.Tensor, source: torch.Tensor, answer_ids: torch.Tensor,
+                       settings: DASSettings) -> list[dict]:
+    """DAS from `settings.restarts` random initialisations (seeds seed, seed+1, ...), each
+    early-stopped on the same validation pairs (the first `validation_fraction` of the
+    training pairs). One record per restart: its direction, best validation loss and
+    history, best restart first."""
+    n_validation = max(1, int(round(settings.validation_fraction * len(base))))
+    validation = (base[:n_validation], source[:n_validation])
+    restarts = []
+    for restart in range(settings.restarts):
+        vector, history = train_das(model, prompts, hook, source_activations, base[n_validation:],
+                                    source[n_validation:], answer_ids, settings,
+                                    seed=settings.seed + restart, validation=validation)
+        restarts.append({"restart": restart, "vector": vector, "history": history,
+                         "validation_loss": min(record["validation_loss"] for record in history)})
+    return sorted(restarts, key=lambda record: (record["validation_loss"], record["restart"]))

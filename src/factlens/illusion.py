@@ -1,16 +1,27 @@
-"""The interpretability-illusion check for one site (PAPERS.md §4).
+"""The interpretability-illusion check of one direction at one site and position
+(Makelov et al. 2024; docs/references.md §4).
 
-For each candidate direction (DAS, and directions found without optimisation: mean
+For a candidate direction v (DAS, or one found without optimising the patch: mean
 difference, linear probe, the best single neuron, the best SAE latent) we patch along
-v, v_row and v_null, and measure dormancy: how well the unpatched projections on v_row
-and v_null separate the two sports, and how often patching along v pushes the
-activation's projection on v_row outside its natural range.
+v, v_row and v_null on held-out pairs, measure dormancy (how well the unpatched
+projections on v_row and v_null separate the two sports) and how often patching along
+v pushes the activation's v_row projection outside its natural range. At an MLP's
+hidden layer the 1-D patch along v is also run as the equivalent rank-1 edit of W_out
+(`factlens.editing`), so edit success and patch success can be compared pair by pair.
 
-Verdict rule (also in the README): a direction is *illusory* when patching along v
-works (FLDD >= 10%), v_row alone gets less than half of that, v_null alone less than a
-tenth (the effect needs both parts), and v_null separates the sports at least twice as
-well as v_row (v_row is dormant, v_null is disconnected). Directions with FLDD < 10%
-have "no effect"; the rest are "not illusory".
+Verdict rule (also in the report):
+- *no effect*: FLDD(v) < 10%.
+- *illusory*: v works, the effect needs both parts (v_row alone < half of FLDD(v), and
+  v_null alone < a tenth of it), and at least one of the paper's red flags shows the
+  pathway is not one the model uses: v_row is dormant (v_null separates the sports at
+  least twice as well as v_row), the patch leaves the natural range of v_row for at
+  least a quarter of the pairs, or the 1-D patch matches or beats the whole component
+  (FLDD(v) >= FLDD(whole) - 5 points).
+- *not illusory*: everything else.
+At `mlp.hook_post` W_out is the only reader, so v_null alone is 0 by construction:
+that part of the rule is an implementation check there, and the test that carries
+weight is v_row's. At the residual stream nearly every direction is read (v_null ~ 0),
+so a 1-D effect there cannot be illusory in this sense.
 """
 
 from __future__ import annotations
@@ -20,10 +31,18 @@ import pandas as pd
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from factlens.das import patching_outcome
+from factlens.editing import edit_hooks, rank_one_edit
+from factlens.intervention import (along, outcome_from_differences, pair_logit_differences,
+                                   patching_outcome)
 from factlens.subspace import class_separation, outside_natural_range, patch_along, split_direction
 
 MIN_EFFECT = 0.1
+MAX_ROW_SHARE = 0.5
+MAX_NULL_SHARE = 0.1
+DORMANCY_RATIO = 2.0
+MAX_OUTSIDE_RANGE = 0.25
+MATCH_TOLERANCE = 0.05
+FAMILIES = ("DAS", "mean difference", "linear probe", "best neuron", "best SAE latent")
 
 
 def best_separating_unit(features: torch.Tensor, labels: torch.Tensor) -> int:
@@ -52,10 +71,32 @@ def baseline_directions(activations: torch.Tensor, labels: torch.Tensor, train: 
     return {name: v / v.norm() for name, v in directions.items()}
 
 
+def edit_outcome(model, prompts, hook: str, activations: torch.Tensor, base: torch.Tensor,
+                 source: torch.Tensor, answer_ids: torch.Tensor, direction: torch.Tensor) -> dict:
+    """The 1-D patch along `direction` at an MLP's hidden layer and its rank-1 W_out edit,
+    side by side: FLDD and interchange of the edit, and the fraction of pairs on which
+    edit and patch agree about switching the answer."""
+    layer = int(hook.split(".")[1])
+    w_out = model.W_out[layer].detach().float().cpu()
+
+    def hooks_for(b, s):
+        return edit_hooks(layer, *rank_one_edit(activations[b], activations[s], direction, w_out))
+
+    patched = pair_logit_differences(model, prompts, hook, activations, base, source, answer_ids,
+                                     along(direction))
+    edited = pair_logit_differences(model, prompts, hook, activations, base, source, answer_ids,
+                                    edit_hooks=hooks_for)
+    outcome = outcome_from_differences(edited)
+    outcome["edit_patch_agreement"] = float(((edited["intervened"] < 0)
+                                             == (patched["intervened"] < 0)).float().mean())
+    return outcome
+
+
 def check_direction(model, prompts, hook: str, activations: torch.Tensor, base: torch.Tensor,
                     source: torch.Tensor, answer_ids: torch.Tensor, direction: torch.Tensor,
                     reader: torch.Tensor, test: torch.Tensor) -> list[dict]:
-    """Rows of the illusion table for one direction: v, v_row and v_null."""
+    """Rows of the illusion table for one direction: v, v_row, v_null (and, at an MLP's
+    hidden layer, v as a rank-1 edit of W_out)."""
     v_row, v_null = split_direction(direction, reader)
     labels = prompts.label[test]
     natural = activations[test]
@@ -74,19 +115,87 @@ def check_direction(model, prompts, hook: str, activations: torch.Tensor, base: 
             row["outside_natural_range"] = outside_natural_range(natural @ row_unit,
                                                                  patched @ row_unit)
         rows.append(row)
+    if hook.endswith("mlp.hook_post"):
+        rows.append({"variant": "rank-1 edit", "norm": 1.0,
+                     **edit_outcome(model, prompts, hook, activations, base, source, answer_ids,
+                                    direction)})
     return rows
 
 
-def verdict(rows: pd.DataFrame) -> str:
-    """Apply the rule in the module docstring to one direction's v / v_row / v_null rows."""
+def red_flags(rows: pd.DataFrame, whole_fldd: float) -> dict[str, bool]:
+    """The paper's warning signs for one direction's v / v_row / v_null rows (a 1-D patch
+    "matches" its whole component only if it has an effect at all)."""
+    by_variant = rows.set_index("variant")
+    effect = by_variant.loc["v", "fldd"]
+    row_separation = np.nan_to_num(by_variant.loc["v_row", "separation"])
+    null_separation = np.nan_to_num(by_variant.loc["v_null", "separation"])
+    outside = by_variant.loc["v"].get("outside_natural_range", np.nan)
+    return {
+        "v_row dormant": bool(null_separation >= DORMANCY_RATIO * row_separation
+                              and null_separation > 0),
+        "outside natural range": bool(np.nan_to_num(outside) >= MAX_OUTSIDE_RANGE),
+        "1-D matches whole": bool(effect >= MIN_EFFECT and effect >= whole_fldd - MATCH_TOLERANCE),
+    }
+
+
+def verdict(rows: pd.DataFrame, whole_fldd: float) -> str:
+    """Apply the rule in the module docstring to one direction's rows, given the
+    whole-component patch's FLDD at the same site and position."""
     by_variant = rows.set_index("variant")
     effect = by_variant.loc["v", "fldd"]
     if not effect >= MIN_EFFECT:
         return "no effect"
     row_effect = np.nan_to_num(by_variant.loc["v_row", "fldd"])
     null_effect = np.nan_to_num(by_variant.loc["v_null", "fldd"])
-    row_separation = np.nan_to_num(by_variant.loc["v_row", "separation"])
-    null_separation = np.nan_to_num(by_variant.loc["v_null", "separation"])
-    illusory = (row_effect < 0.5 * effect and abs(null_effect) < 0.1 * effect
-                and null_separation >= 2 * row_separation)
-    return "illusory" if illusory else "not illusory"
+    needs_both = row_effect < MAX_ROW_SHARE * effect and abs(null_effect) < MAX_NULL_SHARE * effect
+    return "illusory" if needs_both and any(red_flags(rows, whole_fldd).values()) else "not illusory"
+
+
+def summarise_checks(tables: list[pd.DataFrame], sites: pd.DataFrame) -> pd.DataFrame:
+    """One row per (site, position, direction family): role, verdict, FLDD of v, v_row,
+    v_null and the whole component, v_row's share of v's effect, the red flags and the
+    rank-1 edit. DAS is the best restart; its restarts give the spread columns."""
+    roles = sites.groupby(["hook", "position"])["role"].agg(", ".join)
+    rows = []
+    for table in tables:
+        hook, position = table["hook"].iloc[0], table["position"].iloc[0]
+        whole = table.loc[table["direction"] == "full component", "fldd"].iloc[0]
+        restarts = table[table["direction"].str.startswith("DAS restart") & (table["variant"] == "v")]
+        for family in FAMILIES:
+            found = table[table["direction"] == family].set_index("variant")
+            if found.empty:
+                continue
+            v = found.loc["v"]
+            row = {"hook": hook, "position": position, "role": roles.get((hook, position), "sweep"),
+                   "direction": family, "verdict": v["verdict"], "fldd_whole": whole,
+                   **{f"fldd_{variant}": found["fldd"].get(variant, np.nan)
+                      for variant in ("v", "v_row", "v_null")},
+                   "interchange_v": v["interchange_accuracy"],
+                   "v_row_share": found["fldd"].get("v_row", np.nan) / v["fldd"] if v["fldd"] else np.nan,
+                   **{flag: bool(v[flag]) for flag in ("v_row dormant", "outside natural range",
+                                                      "1-D matches whole")},
+                   "fldd_edit": found["fldd"].get("rank-1 edit", np.nan),
+                   "edit_patch_agreement": (found.loc["rank-1 edit", "edit_patch_agreement"]
+                                            if "rank-1 edit" in found.index else np.nan)}
+            if family == "DAS" and len(restarts):
+                row.update({"restarts": len(restarts), "fldd_v_mean": restarts["fldd"].mean(),
+                            "fldd_v_sd": restarts["fldd"].std(),
+                            "restart_verdicts": ", ".join(sorted(set(restarts["verdict"])))})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def family_rates(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per direction family: checks, how many had an effect, how many were illusory, and
+    the illusory fraction of all checks and of those with an effect."""
+    rows = []
+    for family in FAMILIES:
+        found = summary[summary["direction"] == family]
+        if found.empty:
+            continue
+        effect = int((found["verdict"] != "no effect").sum())
+        illusory = int((found["verdict"] == "illusory").sum())
+        rows.append({"direction": family, "checks": len(found), "with effect": effect,
+                     "illusory": illusory, "illusory fraction": illusory / len(found),
+                     "illusory fraction of effective": illusory / effect if effect else np.nan})
+    return pd.DataFrame(rows)

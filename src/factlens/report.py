@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from factlens.claims import (Claim, attribution_claim, illusion_claim, localisation_claims,
-                             percent, sae_claims)
+from factlens.claims import Claim, attribution_claim, localisation_claims, percent, sae_claims
+from factlens.illusion_claims import editing_claim, family_claim, illusion_claim
 from factlens.io import read_json
+
+VERDICT_WORDS = {"yes": "Replicated", "no": "Not replicated", "not testable here": "Not testable here"}
+
 
 def setup_table(accuracy: dict | None, padding: dict, by_sport: pd.DataFrame,
                 controls: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -76,14 +79,16 @@ def model_card(settings: dict, accuracy: dict, name_lengths: pd.DataFrame) -> st
 
 def collect_claims(results: Path, final_token: str) -> list[Claim]:
     """Every claim, read from the archived tables under `results`."""
-    directions = {path.parent.name: pd.read_csv(path)
-                  for path in sorted((results / "directions").glob("*/illusion.csv"))}
+    directions = results / "directions"
+    summary, sites = pd.read_csv(directions / "summary.csv"), pd.read_csv(directions / "sites.csv")
     return [
         *localisation_claims(pd.read_csv(results / "localisation" / "patching.csv"),
                              pd.read_csv(results / "localisation" / "probe_accuracy.csv"), final_token),
         *sae_claims(pd.read_csv(results / "saes" / "sweep.csv"),
                     pd.read_csv(results / "saes" / "l0_at_equal_loss_recovered.csv")),
-        illusion_claim(directions),
+        illusion_claim(summary, sites),
+        family_claim(pd.read_csv(directions / "families.csv")),
+        editing_claim(summary),
         attribution_claim(pd.read_csv(results / "attribution" / "comparison.csv")),
     ]
 
@@ -96,14 +101,14 @@ def render_report(claims: list[Claim], setup: pd.DataFrame, model_name: str,
              "in this folder; every number below is read from them, and every verdict follows the "
              "rule printed under it.", "",
              "| claim | source | replicated |", "|---|---|---|"]
-    lines += [f"| [{c.title}](#{c.key}) | {c.source} | {'yes' if c.replicated else '**no**'} |"
+    lines += [f"| [{c.title}](#{c.key}) | {c.source} | {c.verdict if c.verdict != 'no' else '**no**'} |"
               for c in claims]
     lines += ["", "## Set-up: the model and the prompts", "", setup.to_markdown(index=False)]
     if organism:
         lines += ["", "![training](model/training.png)"]
     for claim in claims:
         lines += ["", f'<a id="{claim.key}"></a>', f"## {claim.title}", "",
-                  f"*{claim.source}.* **{'Replicated' if claim.replicated else 'Not replicated'}.** "
+                  f"*{claim.source}.* **{VERDICT_WORDS[claim.verdict]}.** "
                   f"{claim.summary}", "", claim.table.to_markdown(index=False), "",
                   f"Verdict rule: {claim.rule}. Table: `report/{claim.key}.csv`.", ""]
         lines += [f"![{claim.key}]({figure})" for figure in claim.figures]

@@ -5,7 +5,8 @@
 rule archive_results:
     input:
         code("archive.py", "stages/archive.py"),
-        results=[*ANALYSIS_RESULTS, *rules.build_report.output],
+        results=analysis_results,
+        report=rules.build_report.output,
     output:
         manifest=f"{RESULTS}/MANIFEST.json",
     params:
@@ -22,6 +23,6 @@ rule archive_results:
         mem_mb=1000,
         runtime=5,
     shell:
-        "python -m factlens archive --files {input.results:q} --root {params.root:q}"
+        "python -m factlens archive --files {input.results:q} {input.report:q} --root {params.root:q}"
         " --config {params.config:q} --benchmarks {params.benchmarks:q}"
         " --repository {params.repository:q} --manifest {output.manifest:q} 2> {log:q}"

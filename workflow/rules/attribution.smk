@@ -24,9 +24,9 @@ for label, (hook, arch, coefficient) in {
 
 rule attribute_latents:
     input:
-        code("attribution.py", "das.py", "patching.py", "prompts.py", "loading.py", "tokenizer.py",
-             "world.py", "sae/__init__.py", "sae/base.py", "sae/saving.py", "sae/jumprelu.py",
-             "stages/attribute_latents.py"),
+        code("attribution.py", "intervention.py", "subspace.py", "patching.py", "prompts.py",
+             "loading.py", "tokenizer.py", "world.py", "sae/__init__.py", "sae/base.py",
+             "sae/saving.py", "sae/jumprelu.py", "stages/attribute_latents.py"),
         prompts=PROMPTS,
         model=MODEL if ORGANISM else [],
         saes=[f"{folder}/sae_weights.safetensors" for folder in (UPSTREAM_SAE, *DOWNSTREAM_SAES.values())],

@@ -1,19 +1,45 @@
-# Learned directions and the interpretability-illusion check, one job per site.
+# Learned directions and the interpretability-illusion check: the sites come from this
+# run's localisation (a checkpoint), one job per (site, position), then a summary.
+
+
+checkpoint choose_illusion_sites:
+    input:
+        code("sites.py", "patching.py", "stages/choose_sites.py"),
+        patching=rules.patch_facts.output.table,
+    output:
+        table=f"{RESULTS}/directions/sites.csv",
+    params:
+        sweep=config["directions"]["sweep"],
+        extra=as_json(config["directions"]["sites"]),
+    log:
+        f"{WORK}/logs/choose_illusion_sites.log",
+    benchmark:
+        f"{WORK}/benchmarks/choose_illusion_sites.tsv"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    shell:
+        "python -m factlens choose-sites --patching {input.patching:q} --sweep {params.sweep}"
+        " --extra {params.extra:q} --table {output.table:q} 2> {log:q}"
 
 
 rule check_directions:
     input:
-        code("das.py", "illusion.py", "subspace.py", "prompts.py", "loading.py", "tokenizer.py",
-             "world.py", "sae/__init__.py", "sae/base.py", "sae/saving.py",
-             "stages/check_directions.py"),
+        code("das.py", "intervention.py", "editing.py", "illusion.py", "subspace.py", "sites.py",
+             "prompts.py", "loading.py", "tokenizer.py", "world.py", "sae/__init__.py", "sae/base.py",
+             "sae/saving.py", "stages/check_directions.py"),
         prompts=PROMPTS,
         model=MODEL if ORGANISM else [],
         sae=lambda w: [f"{site_sae(w.hook)}/sae_weights.safetensors"] if site_sae(w.hook) else [],
     output:
-        table=f"{RESULTS}/directions/{{hook}}/illusion.csv",
-        figure=report(f"{RESULTS}/directions/{{hook}}/illusion.png", caption="../report/illusion.rst",
-                      category="Illusion checks", labels={"site": "{hook}"}),
-        figure_pdf=f"{RESULTS}/directions/{{hook}}/illusion.pdf",
+        table=f"{RESULTS}/directions/{{hook}}/{{position}}/illusion.csv",
+        figure=report(f"{RESULTS}/directions/{{hook}}/{{position}}/illusion.png",
+                      caption="../report/illusion.rst", category="Illusion checks",
+                      subcategory="{hook}", labels={"site": "{hook}", "position": "{position}"}),
+        figure_pdf=f"{RESULTS}/directions/{{hook}}/{{position}}/illusion.pdf",
+    wildcard_constraints:
+        position="final_name_token|final_token",
     params:
         model=MODEL,
         device=config["model"]["device"],
@@ -21,13 +47,12 @@ rule check_directions:
         settings=as_json(config["directions"]["das"]),
         sports=json.dumps(config["directions"]["sports"]),
         pairs=config["directions"]["pairs"],
-        position=config["directions"]["position"],
         test_fraction=config["directions"]["test_fraction"],
         sae=lambda w: site_sae(w.hook),
     log:
-        f"{WORK}/logs/check_directions/{{hook}}.log",
+        f"{WORK}/logs/check_directions/{{hook}}/{{position}}.log",
     benchmark:
-        f"{WORK}/benchmarks/check_directions/{{hook}}.tsv"
+        f"{WORK}/benchmarks/check_directions/{{hook}}/{{position}}.tsv"
     threads: 1
     resources:
         mem_mb=3000,
@@ -36,5 +61,37 @@ rule check_directions:
         "python -m factlens check-directions --model {params.model:q} --threads {threads}"
         " --device {params.device} --dtype {params.dtype} --settings {params.settings:q}"
         " --prompts {input.prompts:q} --hook {wildcards.hook:q} --sports {params.sports:q}"
-        " --pairs {params.pairs} --position {params.position:q} --test-fraction {params.test_fraction}"
+        " --pairs {params.pairs} --position {wildcards.position} --test-fraction {params.test_fraction}"
         " --sae={params.sae:q} --table {output.table:q} --figure {output.figure:q} 2> {log:q}"
+
+
+def direction_checks(wildcards=None):
+    """Every check's outputs, from the sites the checkpoint chose."""
+    sites = pd.read_csv(checkpoints.choose_illusion_sites.get().output.table)
+    hooks, positions = list(sites["hook"]), [p.replace(" ", "_") for p in sites["position"]]
+    return expand(rules.check_directions.output, zip, hook=hooks, position=positions)
+
+
+rule summarise_directions:
+    input:
+        code("illusion.py", "stages/summarise_directions.py"),
+        sites=rules.choose_illusion_sites.output.table,
+        tables=lambda w: [path for path in direction_checks(w) if path.endswith(".csv")],
+    output:
+        summary=f"{RESULTS}/directions/summary.csv",
+        families=f"{RESULTS}/directions/families.csv",
+        figure=report(f"{RESULTS}/directions/sweep.png", caption="../report/sweep.rst",
+                      category="Illusion checks"),
+        figure_pdf=f"{RESULTS}/directions/sweep.pdf",
+    log:
+        f"{WORK}/logs/summarise_directions.log",
+    benchmark:
+        f"{WORK}/benchmarks/summarise_directions.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "python -m factlens summarise-directions --sites {input.sites:q} --tables {input.tables:q}"
+        " --summary {output.summary:q} --families {output.families:q} --figure {output.figure:q}"
+        " 2> {log:q}"

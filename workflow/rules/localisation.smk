@@ -6,7 +6,8 @@ PROMPTS = rules.prepare_prompts.output.prompts
 
 rule probe_sport:
     input:
-        code("probing.py", "prompts.py", "loading.py", "das.py", "stages/probe_sport.py"),
+        code("probing.py", "prompts.py", "loading.py", "intervention.py", "subspace.py",
+             "stages/probe_sport.py"),
         prompts=PROMPTS,
         scores=rules.prepare_prompts.output.scores,
         model=MODEL if ORGANISM else [],

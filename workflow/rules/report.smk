@@ -1,26 +1,30 @@
 # The replication report: every claim, our numbers beside the paper's, a verdict each.
 
 CLAIMS = ["localisation", "probes", "pareto_gated", "pareto_jumprelu", "shrinkage", "illusion",
-          "attribution"]
+          "illusion_families", "rank_one_edit", "attribution"]
 
 
 # Everything the analysis rules archive; the report reads these, the manifest hashes them.
-ANALYSIS_RESULTS = [
-    *results_of(rules.prepare_prompts.output,
-                rules.summarise_saes.output, rules.probe_sport.output, rules.patch_facts.output,
-                rules.attribute_latents.output),
-    *(results_of(rules.prepare_world.output, rules.train_tokenizer.output, rules.train_model.output)
-      if ORGANISM else []),
-    *results_of(expand(rules.check_directions.output, hook=config["directions"]["sites"])),
-    *[f"{sae_results(*point)}/{name}" for point in sweep_points()
-      for name in ("training_log.csv", "metrics.json")],
-]
+# The illusion checks depend on the sites the localisation chose (a checkpoint).
+def analysis_results(wildcards=None):
+    return [
+        *results_of(rules.prepare_prompts.output, rules.summarise_saes.output,
+                    rules.probe_sport.output, rules.patch_facts.output,
+                    rules.choose_illusion_sites.output, rules.summarise_directions.output,
+                    rules.attribute_latents.output),
+        *(results_of(rules.prepare_world.output, rules.train_tokenizer.output,
+                     rules.train_model.output) if ORGANISM else []),
+        *results_of(direction_checks()),
+        *[f"{sae_results(*point)}/{name}" for point in sweep_points()
+          for name in ("training_log.csv", "metrics.json")],
+    ]
 
 
 rule build_report:
     input:
-        code("report.py", "claims.py", "patching.py", "stages/build_report.py"),
-        results=ANALYSIS_RESULTS,
+        code("report.py", "claims.py", "illusion_claims.py", "illusion.py", "sites.py", "patching.py",
+             "editing.py", "intervention.py", "subspace.py", "stages/build_report.py"),
+        results=analysis_results,
     output:
         report=f"{RESULTS}/REPORT.md",
         tables=[report(f"{RESULTS}/report/{claim}.csv", caption="../report/claims.rst",

@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 
 from factlens.attribution import (SplicedModel, activation_patching, attribution_patching,  # noqa: E402
                                   choose_latents, compare_methods, integrated_gradients)
-from factlens.das import PromptSet  # noqa: E402
+from factlens.intervention import PromptSet  # noqa: E402
 from factlens.io import save_figure, write_table  # noqa: E402
 from factlens.patching import pair_prompts, prompt_layout  # noqa: E402
 from factlens.prompts import answer_ids  # noqa: E402

@@ -37,7 +37,7 @@ def run(args) -> None:
         write_table(claim.table, targets[claim.key])
         write_text(claim.table.to_markdown(index=False) + "\n",
                    Path(targets[claim.key]).with_suffix(".md"))
-        log.info("%s: %s", claim.key, "replicated" if claim.replicated else "not replicated")
+        log.info("%s: replicated: %s", claim.key, claim.verdict)
     write_text(render_report(claims, read_setup(results), args.model_name,
                              organism=args.organism is not None), args.report)
     if args.model_card:

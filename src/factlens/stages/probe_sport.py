@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from factlens.das import PROMPT_POSITIONS  # noqa: E402
+from factlens.intervention import PROMPT_POSITIONS  # noqa: E402
 from factlens.io import save_figure, write_table  # noqa: E402
 from factlens.probing import probe_sweep, residual_at_positions, split_by_name_parts  # noqa: E402
 from factlens.stages.common import model_arguments, open_model  # noqa: E402

@@ -1,0 +1,41 @@
+"""Choose where the illusion check runs (off-circuit MLP, the residual feeding it,
+on-circuit MLP, negative control) from the run's activation patching."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pandas as pd
+
+from factlens.io import write_table
+from factlens.patching import SUFFIX
+from factlens.sites import choose_sites, grid
+
+log = logging.getLogger("factlens.sites")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--patching", required=True, help="The localisation table (patching.csv).")
+    parser.add_argument("--sweep", choices=["roles", "grid"], default="roles",
+                        help="Check only the chosen roles, or every MLP and residual stream as well.")
+    parser.add_argument("--extra", type=json.loads, default=[],
+                        help="More sites to check, as a JSON list of {hook, position} objects.")
+    parser.add_argument("--table", required=True, help="The output CSV: one row per check.")
+
+
+def run(args) -> None:
+    patching = pd.read_csv(args.patching)
+    sites = choose_sites(patching, final_token=SUFFIX[-1].strip())
+    if sites.empty:
+        log.warning("no role could be filled from %s", args.patching)
+    checks = [(site["hook"], site["position"]) for site in args.extra]
+    if args.sweep == "grid":
+        checks += grid(1 + max(int(hook.split(".")[1]) for hook in patching["hook"]))
+    known = set(zip(sites["hook"], sites["position"]))
+    more = pd.DataFrame([{"role": "sweep", "hook": hook, "position": position,
+                          "rule": "config: directions.sweep / directions.sites"}
+                         for hook, position in dict.fromkeys(checks) if (hook, position) not in known])
+    table = pd.concat([sites, more], ignore_index=True) if len(more) else sites
+    log.info("illusion checks:\n%s", table.to_string(index=False))
+    write_table(table, args.table)

@@ -1,0 +1,89 @@
+"""The illusion sites are chosen by rule from the run's patching table, and the checks
+are summarised per site and direction family."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from factlens.illusion import family_rates, summarise_checks
+from factlens.sites import choose_sites, grid, mlp_candidates
+
+
+def patching_table(mlp_whole: dict, residual: dict) -> pd.DataFrame:
+    """A 3-layer patching table: MLP outputs and the residual stream at both positions."""
+    rows = [{"family": "component", "hook": f"blocks.{layer}.hook_mlp_out", "position": position,
+             "restored_mean": value} for (layer, position), value in mlp_whole.items()]
+    rows += [{"family": "residual", "hook": hook, "position": position, "restored_mean": value}
+             for (hook, position), value in residual.items()]
+    return pd.DataFrame(rows)
+
+
+NAME, FINAL = "final name token", "of"
+TABLE = patching_table(
+    {(0, NAME): 0.30, (1, NAME): 0.02, (2, NAME): 0.0, (0, FINAL): 0.0, (1, FINAL): 0.01, (2, FINAL): 0.05},
+    {("blocks.0.hook_resid_pre", NAME): 0.2, ("blocks.0.hook_resid_post", NAME): 0.6,
+     ("blocks.1.hook_resid_post", NAME): 0.7, ("blocks.2.hook_resid_post", NAME): 0.0,
+     ("blocks.0.hook_resid_pre", FINAL): 0.0, ("blocks.0.hook_resid_post", FINAL): 0.01,
+     ("blocks.1.hook_resid_post", FINAL): 0.1, ("blocks.2.hook_resid_post", FINAL): 1.0})
+
+
+def test_candidates_read_each_mlp_and_its_input():
+    candidates = mlp_candidates(TABLE, FINAL).set_index(["hook", "position"])
+    mlp1 = candidates.loc[("blocks.1.mlp.hook_post", "final name token")]
+    assert mlp1["whole_restored"] == 0.02 and mlp1["input_restored"] == 0.6  # resid_post 0
+    assert candidates.loc[("blocks.0.mlp.hook_post", "final token"), "input_restored"] == 0.0  # resid_pre 0
+    # the last MLP at the name cannot reach the answer; at the final token it can
+    assert not candidates.loc[("blocks.2.mlp.hook_post", "final name token"), "readable"]
+    assert candidates.loc[("blocks.2.mlp.hook_post", "final token"), "readable"]
+
+
+def test_roles_follow_the_rule():
+    sites = choose_sites(TABLE, FINAL).set_index("role")
+    # MLP2 at the name has the larger input (0.7) but is unreadable; MLP1 is the analogue
+    assert tuple(sites.loc["off-circuit", ["hook", "position"]]) == ("blocks.1.mlp.hook_post", NAME)
+    assert tuple(sites.loc["residual feeding the off-circuit MLP", ["hook", "position"]]) == \
+        ("blocks.0.hook_resid_post", NAME)
+    assert tuple(sites.loc["on-circuit", ["hook", "position"]]) == ("blocks.0.mlp.hook_post", NAME)
+    assert tuple(sites.loc["negative control", ["hook", "position"]]) == ("blocks.0.mlp.hook_post", "final token")
+
+
+def test_no_off_circuit_role_when_no_input_carries_the_sport():
+    quiet = TABLE.assign(restored_mean=np.where(TABLE["family"] == "residual", 0.01, TABLE["restored_mean"]))
+    assert "off-circuit" not in set(choose_sites(quiet, FINAL)["role"])
+
+
+def test_grid_covers_every_mlp_and_residual_at_both_positions():
+    points = grid(3)
+    assert len(points) == 12 and len(set(points)) == 12
+    assert ("blocks.2.hook_resid_post", "final token") in points
+
+
+def check_table(hook: str, position: str, whole: float, das_v: float, das_row: float) -> pd.DataFrame:
+    rows = [{"direction": "full component", "variant": "whole activation", "fldd": whole}]
+    for direction, (v, v_row, verdict) in {
+            "DAS": (das_v, das_row, "illusory"), "DAS restart 0": (das_v, das_row, "illusory"),
+            "DAS restart 1": (das_v - 0.2, das_row, "no effect"),
+            "best neuron": (0.0, 0.0, "no effect")}.items():
+        for variant, fldd in (("v", v), ("v_row", v_row), ("v_null", 0.0)):
+            rows.append({"direction": direction, "variant": variant, "fldd": fldd, "verdict": verdict,
+                         "interchange_accuracy": 0.1, "v_row dormant": True,
+                         "outside natural range": False, "1-D matches whole": True})
+    return pd.DataFrame(rows).assign(hook=hook, position=position)
+
+
+def test_summary_and_family_rates():
+    tables = [check_table("blocks.1.mlp.hook_post", NAME, 0.02, 0.4, 0.1),
+              check_table("blocks.0.mlp.hook_post", "final token", 0.0, 0.3, 0.3)]
+    sites = pd.DataFrame({"role": ["off-circuit", "negative control"],
+                          "hook": ["blocks.1.mlp.hook_post", "blocks.0.mlp.hook_post"],
+                          "position": [NAME, "final token"]})
+    summary = summarise_checks(tables, sites).set_index(["hook", "direction"])
+    das = summary.loc[("blocks.1.mlp.hook_post", "DAS")]
+    assert das["role"] == "off-circuit" and das["v_row_share"] == pytest.approx(0.25)
+    assert das["restarts"] == 2 and das["fldd_v_mean"] == pytest.approx(0.3)
+    assert das["restart_verdicts"] == "illusory, no effect"
+    assert np.isnan(das["fldd_edit"])  # no edit rows in these tables
+    rates = family_rates(summary.reset_index()).set_index("direction")
+    assert rates.loc["DAS", "illusory fraction"] == 1.0 and rates.loc["DAS", "checks"] == 2
+    assert rates.loc["best neuron", "illusory fraction"] == 0.0
+    assert np.isnan(rates.loc["best neuron", "illusory fraction of effective"])
