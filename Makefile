@@ -12,7 +12,7 @@ CORES ?= all
 CONFIG ?= config/config.yaml
 BIN := $(VENV)/bin
 
-.PHONY: setup replicate sweep report verify test bench clean-work
+.PHONY: setup replicate sweep report verify test test-fast bench clean-work
 
 setup: $(VENV)/.installed
 
@@ -41,6 +41,10 @@ verify: setup
 
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+# Everything but the tests that run the workflow (marked slow): under 2 minutes.
+test-fast: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow"
 
 bench: setup
 	cd bench && for script in organism_step caching_throughput sae_step sae_memory; do \

@@ -7,6 +7,7 @@ in) before any rule starts; see README.md for the stages and how to rerun parts.
 """
 
 import json
+import os
 import shlex
 from pathlib import Path
 

@@ -95,3 +95,14 @@ def smoke_run(tmp_path_factory):
     result = snakemake(clone)
     assert result.returncode == 0, result.stderr[-4000:]
     return clone
+
+
+# Tests that run the workflow (the smoke run, clones, dry runs, restarts) are marked slow,
+# so `make test-fast` (pytest -m "not slow") gives a developer the rest in under 2 minutes.
+WORKFLOW_MODULES = {"test_workflow", "test_reruns", "test_restart", "test_profiles"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "smoke_run" in item.fixturenames or item.module.__name__ in WORKFLOW_MODULES:
+            item.add_marker(pytest.mark.slow)

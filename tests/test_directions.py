@@ -239,3 +239,41 @@ def test_check_direction_reports_the_edit_at_an_mlp(prompt_set):
     by_variant = found.set_index("variant")
     assert by_variant.loc["v_null", "fldd"] == pytest.approx(0.0, abs=1e-5)  # W_out cannot see it
     assert 0.0 <= by_variant.loc["rank-1 edit", "edit_patch_agreement"] <= 1.0
+
+
+def test_positive_control_the_check_flags_a_planted_illusion():
+    """Makelov et al.'s mechanism, built by hand: a hidden layer whose W_out reads only
+    dim 0 (causal but dormant: constant on the data) while dim 1 carries the variable
+    (disconnected). Patching along v = (e0 + e1)/sqrt(2) moves the output; v_row and
+    v_null alone do nothing; the verdict must say illusory."""
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.tensor([0, 1] * 50)
+    hidden = torch.zeros(100, 3)
+    hidden[:, 0] = 1.0  # dormant: the same for every input
+    hidden[:, 1] = 2.0 * labels + 0.1 * torch.randn(100, generator=generator)  # the variable
+    hidden[:, 2] = torch.randn(100, generator=generator)  # noise nobody reads
+    w_out = torch.tensor([[1.0], [0.0], [0.0]])  # the logit difference is hidden @ w_out
+    base, source = torch.arange(0, 100, 2), torch.arange(1, 100, 2)  # label 0 <- label 1
+
+    v = torch.tensor([1.0, 1.0, 0.0]) / 2 ** 0.5
+    v_row, v_null = split_direction(v, w_out)
+    assert torch.allclose(v_row, torch.tensor([0.5 ** 0.5, 0, 0]), atol=1e-6)
+    moved = (patch_along(hidden[base], hidden[source], v) - hidden[base]) @ w_out
+    assert moved.mean() == pytest.approx(1.0, abs=0.05)  # v switches the dormant pathway on
+    assert torch.allclose((patch_along(hidden[base], hidden[source], v_row) - hidden[base]) @ w_out,
+                          torch.zeros(50, 1), atol=1e-6)  # v_row alone: nothing varies along it
+    assert torch.allclose((patch_along(hidden[base], hidden[source], v_null) - hidden[base]) @ w_out,
+                          torch.zeros(50, 1), atol=1e-6)  # v_null alone: nothing reads it
+    # say the rest of the model gives a logit difference of 2 between the classes: moving
+    # the output by ~1 along the dormant pathway is an FLDD of ~50%
+    rows = pd.DataFrame({"variant": ["v", "v_row", "v_null"],
+                         "fldd": [float(moved.mean()) / 2, 0.0, 0.0],
+                         "separation": [class_separation(hidden @ v, labels),
+                                        class_separation(hidden @ v_row / v_row.norm(), labels),
+                                        class_separation(hidden @ v_null / v_null.norm(), labels)],
+                         "outside_natural_range": [outside_natural_range(hidden @ (v_row / v_row.norm()),
+                                                   patch_along(hidden[base], hidden[source], v) @ (v_row / v_row.norm())),
+                                                   np.nan, np.nan]})
+    flags = red_flags(rows, whole_fldd=0.0)
+    assert flags["v_row dormant"] and flags["outside natural range"] and flags["1-D matches whole"]
+    assert verdict(rows, whole_fldd=0.0) == "illusory"

@@ -39,3 +39,44 @@ def test_torch_is_never_pulled_implicitly_as_a_cuda_build():
     package_line = makefile.index('-e ".[test]"')
     assert torch_line < package_line
     assert "torchvision" not in (REPO / "pyproject.toml").read_text()
+
+
+def claim_rows(text: str) -> list[tuple[str, str, str]]:
+    """(title, source, verdict) of each row of a claims summary table."""
+    rows = []
+    for line in text.splitlines():
+        found = re.match(r"\| \[(.+?)\]\(.+?\) \| (.+?) \| (.+?) \|$", line)
+        if found:
+            rows.append((found.group(1), found.group(2), found.group(3).strip("*")))
+    return rows
+
+
+def test_readme_claims_table_is_the_archived_report_summary():
+    readme = (REPO / "README.md").read_text()
+    block = readme[readme.index("<!-- claims"):readme.index("<!-- /claims -->")]
+    report = (REPO / "results" / "default" / "REPORT.md").read_text()
+    summary = report[:report.index("## Set-up")]
+    assert claim_rows(block) == claim_rows(summary)
+    assert len(claim_rows(block)) >= 9
+
+
+def test_every_relative_link_in_the_docs_resolves_inside_the_repository():
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if target.startswith(("http://", "https://", "#", "mailto:")):
+                continue
+            path = (page.parent / target.split("#")[0]).resolve()
+            assert path.is_relative_to(REPO), (page.name, target)
+            assert path.exists(), (page.name, target)
+
+
+def test_nothing_cites_a_file_outside_the_repository():
+    """Citations point at docs/references.md (or the papers), never at files a reader
+    of the repository does not have."""
+    texts = [REPO / "README.md", *REPO.glob("docs/*.md"), *REPO.glob("src/factlens/**/*.py"),
+             *REPO.glob("workflow/**/*.smk"), *REPO.glob("workflow/report/*.rst"),
+             *REPO.glob("results/*/REPORT.md")]
+    for path in texts:
+        text = path.read_text()
+        assert "PAPERS.md" not in text and "DESIGN.md" not in text and "../shared" not in text, path

@@ -71,3 +71,17 @@ def test_every_rule_declares_threads_resources_log_and_benchmark():
             for keyword in ("threads:", "mem_mb=", "runtime=", "log:", "benchmark:", "shell:"):
                 assert keyword in block, f"{path.name}: {block.splitlines()[0].strip()} lacks {keyword}"
     assert len(rules) >= 14
+
+
+def test_snakemake_lint_finds_only_the_justified_findings():
+    """`snakemake --lint`: every rule has a conda environment, paths are inputs/outputs;
+    the two findings left are justified in a comment where they are raised."""
+    result = subprocess.run(["snakemake", "--lint", "--nolock", "--configfile", "config/config.yaml"],
+                            cwd=REPO, capture_output=True, text=True)
+    findings = re.findall(r"^Lints for (.+?):\n\s+\* (.+?):$", result.stderr + result.stdout, re.M)
+    found = sorted((where.split(" (line")[0].split("/")[-1], re.sub(r" in line \d+\.$", "", title))
+                   for where, title in findings)
+    assert found == [
+        ("common.smk", "Environment variable PYTHONPATH used but not asserted with envvars directive"),
+        ("rule archive_results", "Param repository is a prefix of input or output file but hardcoded"),
+    ], result.stderr[-3000:]

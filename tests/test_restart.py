@@ -1,7 +1,8 @@
 """A run SIGKILLed in the middle of a rule (Snakemake and the job together, as a power
 cut or a scheduler's pre-emption would) and restarted ends with the same bytes as an
 uninterrupted run: activation caching resumes from its last complete shard, SAE training
-starts again, and no half-written output is ever taken for a finished one."""
+resumes from its last checkpoint, and no half-written output is ever taken for a finished
+one."""
 
 import hashlib
 import json
@@ -30,7 +31,7 @@ def longer_config(tmp_path: Path) -> str:
     """The smoke config with more tokens to cache and more SAE steps, so there is a middle."""
     config = yaml.safe_load((REPO / SMOKE).read_text())
     config["activations"]["train_tokens"] = 200000
-    config["sae"]["sites"][0]["training"] = {"steps": 3000}
+    config["sae"]["sites"][0]["training"] = {"steps": 3000, "checkpoint_every": 100}
     path = tmp_path / "longer.yaml"
     path.write_text(yaml.safe_dump(config))
     return str(path)
@@ -89,24 +90,20 @@ def test_caching_killed_mid_rule_resumes_to_the_same_store(smoke_run, tmp_path):
     assert "progress.json" not in digests(killed / STORE)  # resumed, then finished cleanly
 
 
-def test_sae_training_killed_mid_rule_restarts_to_the_same_sae(smoke_run, tmp_path):
+def test_sae_training_killed_mid_rule_resumes_from_its_checkpoint_to_the_same_sae(smoke_run, tmp_path):
     config = longer_config(tmp_path)
     target = f"{SAE}/sae_weights.safetensors"
     reference, killed = reference_and_copy(smoke_run, tmp_path, target, config)
-    log = killed / SAE_LOG
-    started = {}
-
-    def training_for_a_while():
-        if "training gated SAE" in (log.read_text() if log.exists() else ""):
-            started.setdefault("at", time.time())
-        return "at" in started and time.time() - started["at"] > 0.5
+    checkpoint = killed / SAE / "checkpoint.pt"
 
     old_weights = (killed / target).stat().st_mtime_ns
-    kill_when(killed, target, config, training_for_a_while)
+    kill_when(killed, target, config, checkpoint.exists)
     # killed mid-rule: the old SAE was never replaced by a half-trained one
     assert (killed / target).stat().st_mtime_ns == old_weights
+    assert checkpoint.exists()
 
     restart(killed, target, config)
-    assert digests(killed / SAE) == digests(reference / SAE)
+    assert "resuming from the checkpoint at step" in (killed / SAE_LOG).read_text()
+    assert digests(killed / SAE) == digests(reference / SAE)  # bit for bit; checkpoint removed
     training_log = "results/smoke/saes/blocks.1.hook_resid_post/gated/0.2/training_log.csv"
     assert (killed / training_log).read_bytes() == (reference / training_log).read_bytes()

@@ -7,7 +7,8 @@ import torch
 from conftest import schema_defaults
 from factlens.sae import ARCHITECTURES, GatedSAE, JumpReLUSAE, ReLUSAE, TopKSAE
 from factlens.sae.saving import load_sae, save_sae
-from factlens.sae.train import SAETrainingSettings, input_scale, resample_dead_latents, train_sae
+from factlens.sae.train import (SAETrainingSettings, input_scale, load_checkpoint, resample_dead_latents,
+                                train_sae)
 
 torch.manual_seed(0)
 X = torch.randn(64, 6)
@@ -189,3 +190,46 @@ def test_bf16_autocast_training_keeps_fp32_state_and_learns_the_same_code(archit
         errors[autocast] = float(residual / (data - data.mean(0)).pow(2).sum(-1).mean())
     assert errors["bfloat16"] < 0.35
     assert errors["bfloat16"] == pytest.approx(errors["none"], abs=0.05)
+
+
+@pytest.mark.parametrize("architecture", ["standard", "jumprelu"])
+def test_training_resumed_from_a_checkpoint_equals_an_uninterrupted_run(tmp_path, architecture):
+    """Weights, Adam, step, RNGs, dead-latent counts and the log survive a checkpoint:
+    stopping after the checkpoint at step 60 and resuming gives the same SAE bit for bit
+    (with dead-latent resampling on, which draws from the RNG)."""
+    data = sparse_data()
+    config = settings(steps=120, warmup_steps=10, log_every=10, resample_every=50,
+                      checkpoint_every=30)
+    coefficient = {"standard": 0.05, "jumprelu": 0.01}[architecture]
+
+    def fresh():
+        return ARCHITECTURES[architecture](16, 48, seed=3)
+
+    reference = fresh()
+    full_log = train_sae(reference, batches_of(data, 256), coefficient, 3e-3, config, data[:1024],
+                         checkpoint=tmp_path / "reference.pt", run_id="run")
+
+    class Interrupted(Exception):
+        pass
+
+    def stopping(batches, after):
+        for index, batch in enumerate(batches):
+            if index == after:
+                raise Interrupted  # a kill between the checkpoints at 60 and 90
+            yield batch
+
+    checkpoint = tmp_path / "checkpoint.pt"
+    with pytest.raises(Interrupted):
+        train_sae(fresh(), stopping(batches_of(data, 256), 75), coefficient, 3e-3, config,
+                  data[:1024], checkpoint=checkpoint, run_id="run")
+    state = load_checkpoint(checkpoint)
+    assert state["step"] == 60 and state["run"] == "run"
+    resumed = fresh()
+    skipped = batches_of(data, 256)
+    for _ in range(state["step"]):
+        next(skipped)
+    log = train_sae(resumed, skipped, coefficient, 3e-3, config, data[:1024],
+                    checkpoint=checkpoint, resume=state, run_id="run")
+    for name, value in reference.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[name]), name
+    assert log.equals(full_log)

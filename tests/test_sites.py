@@ -87,3 +87,12 @@ def test_summary_and_family_rates():
     assert rates.loc["DAS", "illusory fraction"] == 1.0 and rates.loc["DAS", "checks"] == 2
     assert rates.loc["best neuron", "illusory fraction"] == 0.0
     assert np.isnan(rates.loc["best neuron", "illusory fraction of effective"])
+
+
+def test_restoration_of_any_check():
+    from factlens.sites import restoration
+
+    assert restoration(TABLE, "blocks.1.mlp.hook_post", NAME, FINAL) == {"whole_restored": 0.02,
+                                                                         "input_restored": 0.6}
+    assert restoration(TABLE, "blocks.2.hook_resid_post", "final token", FINAL) == {
+        "whole_restored": 1.0, "input_restored": None}

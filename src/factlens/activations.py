@@ -215,19 +215,39 @@ class ActivationStore:
             total += len(parts[-1])
         return torch.cat(parts)[:max_tokens]
 
+    def rows(self, index: np.ndarray) -> torch.Tensor:
+        """The activations at (shard, row) pairs `index` [n, 2], in that order; each shard
+        involved is read once."""
+        out = torch.empty(len(index), self.d)
+        for shard in np.unique(index[:, 0]):
+            here = index[:, 0] == shard
+            out[torch.from_numpy(here)] = self.shard(int(shard))[torch.from_numpy(index[here, 1])]
+        return out
+
     def batches(self, batch_size: int, seed: int, buffer_shards: int = 4,
-                epochs: int | None = None) -> Iterator[torch.Tensor]:
+                epochs: int | None = None, skip: int = 0) -> Iterator[torch.Tensor]:
         """Shuffled batches: shard order shuffled per epoch, then tokens within a buffer
-        of `buffer_shards` shards (memory bounded by the buffer, not the store)."""
+        of `buffer_shards` shards (memory bounded by the buffer, not the store).
+
+        The shuffle is drawn over (shard, row) indices and depends only on the shard
+        sizes, so the first `skip` batches are passed over without reading their shards:
+        a resumed training run continues with exactly the batches it would have seen."""
         generator = np.random.default_rng(seed)
+        sizes = [entry["tokens"] for entry in self.manifest["shards"]]
         epoch = 0
         while epochs is None or epoch < epochs:
-            order = generator.permutation(len(self.manifest["shards"]))
-            leftover = torch.empty(0, self.d)
+            order = generator.permutation(len(sizes))
+            leftover = np.empty((0, 2), dtype=np.int64)  # tokens carried into the next buffer
             for start in range(0, len(order), buffer_shards):
-                buffer = torch.cat([leftover] + [self.shard(i) for i in order[start:start + buffer_shards]])
-                buffer = buffer[torch.from_numpy(generator.permutation(len(buffer)))]
-                n_full = len(buffer) // batch_size * batch_size
-                yield from buffer[:n_full].split(batch_size)
-                leftover = buffer[n_full:]
+                index = np.concatenate([leftover] + [
+                    np.stack([np.full(sizes[s], s), np.arange(sizes[s])], axis=1)
+                    for s in order[start:start + buffer_shards]])
+                index = index[generator.permutation(len(index))]
+                n_batches = len(index) // batch_size
+                if skip >= n_batches:
+                    skip -= n_batches
+                else:
+                    yield from self.rows(index[skip * batch_size:n_batches * batch_size]).split(batch_size)
+                    skip = 0
+                leftover = index[n_batches * batch_size:]
             epoch += 1

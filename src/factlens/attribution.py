@@ -1,4 +1,5 @@
-"""Gradient attributions vs activation patching, and the JumpReLU blind spot (PAPERS.md §5).
+"""Gradient attributions vs activation patching, and the JumpReLU blind spot
+(docs/references.md §5).
 
 Two SAEs are spliced into the model with their error terms held at the clean run's
 values, so the spliced model's output equals the original one: an upstream SAE whose

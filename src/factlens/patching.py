@@ -1,4 +1,4 @@
-"""Activation patching on the Fact prompts (PAPERS.md §1, §5).
+"""Activation patching on the Fact prompts (docs/references.md §1, §5).
 
 Clean/corrupt pairs: each known athlete (clean) is paired with a known athlete of
 another sport whose prompt has the same layout (as many name tokens, as many tokens

@@ -1,4 +1,5 @@
-"""Linear probes for the sport at the final name token, layer by layer (PAPERS.md §1).
+"""Linear probes for the sport at the final name token, layer by layer
+(docs/references.md §1).
 
 The paper finds probe accuracy ~90% at Pythia-2.8B's layer 6, plateauing around 8:
 the sport is looked up by early-to-middle MLPs at the final name token. Probes are

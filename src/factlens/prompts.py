@@ -1,4 +1,5 @@
-"""Fact prompts, left-padded to a common length with an attention mask (PAPERS.md §1).
+"""Fact prompts, left-padded to a common length with an attention mask
+(docs/references.md §1).
 
 Positions are computed from the mask (`cumsum(mask) - 1`), so a padded prompt gives
 the same final-token logits as the prompt run alone; `padding_check` measures that.

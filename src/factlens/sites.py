@@ -89,6 +89,18 @@ def choose_sites(patching: pd.DataFrame, final_token: str) -> pd.DataFrame:
     return pd.DataFrame(chosen, columns=columns)
 
 
+def restoration(patching: pd.DataFrame, hook: str, position: str, final_token: str) -> dict:
+    """What patching says about one check's site: for an MLP hidden layer the whole output
+    and the input (as for the roles), for a residual stream the stream itself."""
+    label = final_token if position == "final token" else position
+    restored = patching.set_index(["family", "hook", "position"])["restored_mean"]
+    layer = int(hook.split(".")[1])
+    if hook.endswith("mlp.hook_post"):
+        return {"whole_restored": restored.get(("component", f"blocks.{layer}.hook_mlp_out", label)),
+                "input_restored": restored.get(("residual", residual_before(layer), label))}
+    return {"whole_restored": restored.get(("residual", hook, label)), "input_restored": None}
+
+
 def grid(n_layers: int) -> list[tuple[str, str]]:
     """Every MLP hidden layer and residual stream at both positions (the full sweep)."""
     hooks = [f"blocks.{layer}.{kind}" for layer in range(n_layers)

@@ -1,6 +1,6 @@
 """Running the model with an activation replaced: SAE reconstructions, zero ablation.
 
-Used for the SAE's loss recovered (PAPERS.md §2) and, later, for patching. Positions
+Used for the SAE's loss recovered (docs/references.md §2) and, later, for patching. Positions
 that the activation cache leaves out (BOS and padding) are left untouched, so the
 SAE is only ever asked to reconstruct the kind of activation it was trained on.
 """

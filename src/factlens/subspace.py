@@ -1,4 +1,4 @@
-"""Subspace patching and the nullspace/rowspace decomposition (PAPERS.md §4).
+"""Subspace patching and the nullspace/rowspace decomposition (docs/references.md §4).
 
 Patching a base activation w along a direction v with a source activation u:
 

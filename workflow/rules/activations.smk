@@ -12,7 +12,7 @@ rule cache_activations:
     wildcard_constraints:
         split="train|heldout",
     params:
-        model=MODEL,
+        model=model_argument,
         hooks=json.dumps(list(SITES)),
         stores=lambda w: json.dumps([store(w.split, hook) for hook in SITES]),
         max_tokens=lambda w: SPLIT_TOKENS[w.split],
@@ -22,6 +22,8 @@ rule cache_activations:
         batch_rows=config["activations"]["batch_rows"],
         device=config["model"]["device"],
         dtype=config["model"]["dtype"],
+    conda:
+        CONDA_ENV
     log:
         f"{WORK}/logs/cache_activations/{{split}}.log",
     benchmark:

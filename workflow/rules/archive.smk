@@ -11,9 +11,13 @@ rule archive_results:
         manifest=f"{RESULTS}/MANIFEST.json",
     params:
         config=as_json(config),
-        root=RESULTS,
+        root=lambda w, output: folder(output.manifest),
         benchmarks=f"{WORK}/benchmarks",
+        # lint: a "hard-coded prefix" of the code inputs, on purpose: git is asked for
+        # the commit of the repository itself, not of a file this rule reads
         repository=workflow.basedir,
+    conda:
+        CONDA_ENV
     log:
         f"{WORK}/logs/archive_results.log",
     benchmark:

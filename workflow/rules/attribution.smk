@@ -37,17 +37,19 @@ rule attribute_latents:
                       category="Attribution"),
         figure_pdf=f"{RESULTS}/attribution/scatter.pdf",
     params:
-        model=MODEL,
+        model=model_argument,
         device=config["model"]["device"],
         dtype=config["model"]["dtype"],
         up_hook=ATTRIBUTION["upstream"]["hook"],
-        up_sae=UPSTREAM_SAE,
+        up_sae=lambda w, input: folder(input.saes[0]),
         down_hook=ATTRIBUTION["downstream"]["hook"],
-        down_saes=json.dumps(DOWNSTREAM_SAES),
+        down_saes=lambda w, input: json.dumps(dict(zip(DOWNSTREAM_SAES, map(folder, input.saes[1:])))),
         pairs=ATTRIBUTION["pairs"],
         top=ATTRIBUTION["top_latents"],
         random=ATTRIBUTION["random_latents"],
         seed=ATTRIBUTION["seed"],
+    conda:
+        CONDA_ENV
     log:
         f"{WORK}/logs/attribute_latents.log",
     benchmark:

@@ -1,6 +1,13 @@
 # Paths, config views and helpers shared by the rule files (included first).
 
 SRC = Path(workflow.basedir) / "src" / "factlens"
+# Every job runs `python -m factlens` from this checkout, in whatever environment it gets
+# (the project's .venv, or the conda environment below with --use-conda). lint: this sets
+# PYTHONPATH rather than reading it, so there is nothing for an envvars directive to assert.
+os.environ["PYTHONPATH"] = str(SRC.parent)
+# One conda environment for every job, as a path relative to the files that use it; the project's
+# dependencies, the same as pyproject.toml (tests/test_packaging.py keeps them in step).
+CONDA_ENV = "../../environment.yml"
 WORK = config["workdir"]
 RESULTS = config["resultsdir"]
 ORGANISM = config["model"]["name"] == "organism"
@@ -13,8 +20,20 @@ if ORGANISM:
     check_world_settings(config["world"])
 
 
+def model_argument(wildcards, input):
+    """The model to load: the organism's folder (one of its inputs) or a hub name
+    (not a workflow file: it comes from the Hugging Face cache)."""
+    return input.model if ORGANISM else MODEL
+
+
+def folder(path):
+    """The folder a stage is given for a tracked file inside it (a store's manifest.json,
+    an SAE's weights): stages take folders, Snakemake tracks files."""
+    return os.path.dirname(path)
+
+
 def code(*modules):
-    """The package modules a rule runs: editing one reruns exactly the rules using it."""
+    """The package modules a job runs (editing one reruns exactly the jobs using it)."""
     common = ("__init__.py", "__main__.py", "cli.py", "io.py", "stages/common.py")
     return [str(SRC / m) for m in (*common, *modules)]
 
@@ -83,3 +102,28 @@ def site_sae(hook):
 def results_of(*outputs):
     """The files of rule outputs that are archived under the results folder."""
     return [str(path) for output in outputs for path in output if str(path).startswith(RESULTS)]
+
+
+# Inputs known only once the checkpoint has chosen the illusion sites (these functions
+# are called while the DAG is built, after every rule is defined).
+def direction_checks(wildcards=None):
+    """Every check's outputs, from the sites the checkpoint chose."""
+    sites = pd.read_csv(checkpoints.choose_illusion_sites.get().output.table)
+    hooks, positions = list(sites["hook"]), [p.replace(" ", "_") for p in sites["position"]]
+    return expand(rules.check_directions.output, zip, hook=hooks, position=positions)
+
+
+# Everything the analysis rules archive; the report reads these, the manifest hashes them.
+# The illusion checks depend on the sites the localisation chose (a checkpoint).
+def analysis_results(wildcards=None):
+    return [
+        *results_of(rules.prepare_prompts.output, rules.summarise_saes.output,
+                    rules.probe_sport.output, rules.patch_facts.output,
+                    rules.choose_illusion_sites.output, rules.summarise_directions.output,
+                    rules.attribute_latents.output),
+        *(results_of(rules.prepare_world.output, rules.train_tokenizer.output,
+                     rules.train_model.output) if ORGANISM else []),
+        *results_of(direction_checks()),
+        *[f"{sae_results(*point)}/{name}" for point in sweep_points()
+          for name in ("training_log.csv", "metrics.json")],
+    ]

@@ -13,6 +13,8 @@ rule prepare_world:
     params:
         settings=as_json(config["world"]),
         separator=json.dumps(config["prompts"]["separator"]),
+    conda:
+        CONDA_ENV
     log:
         f"{WORK}/logs/prepare_world.log",
     benchmark:
@@ -39,6 +41,8 @@ rule train_tokenizer:
         name_lengths=f"{RESULTS}/data/name_token_lengths.csv",
     params:
         vocab_size=config["tokenizer"]["vocab_size"],
+    conda:
+        CONDA_ENV
     log:
         f"{WORK}/logs/train_tokenizer.log",
     benchmark:

@@ -11,6 +11,8 @@ checkpoint choose_illusion_sites:
     params:
         sweep=config["directions"]["sweep"],
         extra=as_json(config["directions"]["sites"]),
+    conda:
+        CONDA_ENV
     log:
         f"{WORK}/logs/choose_illusion_sites.log",
     benchmark:
@@ -41,7 +43,7 @@ rule check_directions:
     wildcard_constraints:
         position="final_name_token|final_token",
     params:
-        model=MODEL,
+        model=model_argument,
         device=config["model"]["device"],
         dtype=config["model"]["dtype"],
         settings=as_json(config["directions"]["das"]),
@@ -49,6 +51,8 @@ rule check_directions:
         pairs=config["directions"]["pairs"],
         test_fraction=config["directions"]["test_fraction"],
         sae=lambda w: site_sae(w.hook),
+    conda:
+        CONDA_ENV
     log:
         f"{WORK}/logs/check_directions/{{hook}}/{{position}}.log",
     benchmark:
@@ -65,13 +69,6 @@ rule check_directions:
         " --sae={params.sae:q} --table {output.table:q} --figure {output.figure:q} 2> {log:q}"
 
 
-def direction_checks(wildcards=None):
-    """Every check's outputs, from the sites the checkpoint chose."""
-    sites = pd.read_csv(checkpoints.choose_illusion_sites.get().output.table)
-    hooks, positions = list(sites["hook"]), [p.replace(" ", "_") for p in sites["position"]]
-    return expand(rules.check_directions.output, zip, hook=hooks, position=positions)
-
-
 rule summarise_directions:
     input:
         code("illusion.py", "stages/summarise_directions.py"),
@@ -83,6 +80,8 @@ rule summarise_directions:
         figure=report(f"{RESULTS}/directions/sweep.png", caption="../report/sweep.rst",
                       category="Illusion checks"),
         figure_pdf=f"{RESULTS}/directions/sweep.pdf",
+    conda:
+        CONDA_ENV
     log:
         f"{WORK}/logs/summarise_directions.log",
     benchmark:

@@ -17,12 +17,14 @@ rule probe_sport:
                       category="Fact finding"),
         figure_pdf=f"{RESULTS}/localisation/probe_accuracy.pdf",
     params:
-        model=MODEL,
+        model=model_argument,
         device=config["model"]["device"],
         dtype=config["model"]["dtype"],
         test_fraction=config["localisation"]["probe"]["test_fraction"],
         regularisation=" ".join(map(str, config["localisation"]["probe"]["regularisation"])),
         seed=config["localisation"]["probe"]["seed"],
+    conda:
+        CONDA_ENV
     log:
         f"{WORK}/logs/probe_sport.log",
     benchmark:
@@ -51,11 +53,13 @@ rule patch_facts:
                       category="Fact finding"),
         figure_pdf=f"{RESULTS}/localisation/patching.pdf",
     params:
-        model=MODEL,
+        model=model_argument,
         device=config["model"]["device"],
         dtype=config["model"]["dtype"],
         pairs=config["localisation"]["patching"]["pairs"],
         seed=config["localisation"]["patching"]["seed"],
+    conda:
+        CONDA_ENV
     log:
         f"{WORK}/logs/patch_facts.log",
     benchmark:

@@ -20,6 +20,8 @@ rule train_model:
         settings=as_json(config["model"]["organism"]),
         world=as_json(config["world"]),
         separator=json.dumps(config["prompts"]["separator"]),
+    conda:
+        CONDA_ENV
     log:
         f"{WORK}/logs/train_model.log",
     benchmark:

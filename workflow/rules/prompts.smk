@@ -16,7 +16,7 @@ rule prepare_prompts:
         by_sport=f"{RESULTS}/prompts/accuracy_by_sport.csv",
         by_length=f"{RESULTS}/prompts/accuracy_by_name_length.csv",
     params:
-        model=MODEL,
+        model=model_argument,
         athletes_format="world" if ORGANISM else "csv",
         example=json.dumps(config["prompts"]["example"]),
         separator=json.dumps(config["prompts"]["separator"]),
@@ -25,6 +25,8 @@ rule prepare_prompts:
         batch_size=config["prompts"]["batch_size"],
         device=config["model"]["device"],
         dtype=config["model"]["dtype"],
+    conda:
+        CONDA_ENV
     log:
         f"{WORK}/logs/prepare_prompts.log",
     benchmark:

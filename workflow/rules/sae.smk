@@ -25,6 +25,8 @@ rule train_sae:
         buffer_shards=config["sae"]["buffer_shards"],
         model_name=config["model"]["name"],
         device=config["model"]["device"],
+    conda:
+        CONDA_ENV
     log:
         f"{WORK}/logs/train_sae/{{hook}}/{{arch}}/{{coefficient}}.log",
     benchmark:
@@ -63,11 +65,13 @@ for hook_name in SITES:
         output:
             metrics=[f"{sae_results(*p)}/metrics.json" for p in site_points(hook_name)],
         params:
-            model=MODEL,
+            model=model_argument,
             device=config["model"]["device"],
             dtype=config["model"]["dtype"],
-            saes=" ".join(sae_dir(*p) for p in site_points(hook_name)),
-            store=store("heldout", hook_name),
+            saes=lambda w, input: " ".join(folder(path) for path in input.weights),
+            store=lambda w, input: folder(input.store),
+        conda:
+            CONDA_ENV
         log:
             f"{WORK}/logs/evaluate_saes/{hook_name}.log",
         benchmark:
@@ -96,6 +100,8 @@ rule summarise_saes:
         shrinkage=report(f"{RESULTS}/saes/shrinkage.png", caption="../report/shrinkage.rst",
                          category="SAEs"),
         shrinkage_pdf=f"{RESULTS}/saes/shrinkage.pdf",
+    conda:
+        CONDA_ENV
     log:
         f"{WORK}/logs/summarise_saes.log",
     benchmark:

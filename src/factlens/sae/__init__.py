@@ -1,4 +1,4 @@
-"""Sparse autoencoders: baseline ReLU, Gated, JumpReLU and TopK (PAPERS.md §2-3)."""
+"""Sparse autoencoders: baseline ReLU, Gated, JumpReLU and TopK (docs/references.md §2-3)."""
 
 from factlens.sae.base import SparseAutoencoder
 from factlens.sae.gated import GatedSAE

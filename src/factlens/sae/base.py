@@ -1,6 +1,6 @@
 """What every sparse autoencoder shares: the decoder, input normalisation, export.
 
-Notation as in PAPERS.md §2: input x in R^n, M latents, W_enc (n x M), W_dec (M x n)
+Notation as in docs/references.md §2: input x in R^n, M latents, W_enc (n x M), W_dec (M x n)
 with unit-norm rows, b_dec in R^n. SAEs train on inputs scaled by `input_scale` so
 that E||x||^2 = 1; `folded_state_dict` folds that scale into the weights, so the
 exported SAE works on raw activations.

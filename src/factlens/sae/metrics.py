@@ -1,4 +1,4 @@
-"""SAE evaluation as in the Gated SAE paper (PAPERS.md §2), on held-out tokens.
+"""SAE evaluation as in the Gated SAE paper (docs/references.md §2), on held-out tokens.
 
     L0               mean number of active latents per token
     FVU              E||x - x_hat||^2 / E||x - E[x]||^2

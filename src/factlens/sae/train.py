@@ -1,15 +1,20 @@
-"""Training SAEs on cached activations with the Gated SAE paper's recipe (PAPERS.md §2).
+"""Training SAEs on cached activations with the Gated SAE paper's recipe
+(docs/references.md §2).
 
 Adam with beta1 = 0, beta2 = 0.999; linear LR warm-up, constant, then a linear decay
 over the last 20% of steps; inputs scaled to E||x||^2 = 1 (so the reconstruction loss
 is already divided by E||x||^2); unit-norm decoder rows by gradient projection and
 renormalisation; optional dead-latent resampling with an LR warm-up after each resample.
+Long runs survive pre-emption: every `checkpoint_every` steps the whole training state
+is saved, and a run that finds a checkpoint continues from it, bit for bit.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -32,6 +37,21 @@ class SAETrainingSettings:
     resample_warmup_steps: int
     log_every: int
     autocast: str = "none"
+    checkpoint_every: int = 0  # 0: never
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Write the training state atomically (a kill mid-write leaves the previous one)."""
+    temporary = path.with_name(path.name + ".tmp")
+    torch.save(state, temporary)
+    os.replace(temporary, path)
+
+
+def load_checkpoint(path: Path | None) -> dict | None:
+    """The saved training state, or None when there is none to resume from."""
+    if path is None or not path.exists():
+        return None
+    return torch.load(path, weights_only=False)
 
 
 def input_scale(sample: torch.Tensor) -> float:
@@ -98,9 +118,14 @@ def training_step(sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, x: t
 
 def train_sae(sae: SparseAutoencoder, batches: Iterator[torch.Tensor], sparsity_coefficient: float,
               learning_rate: float, settings: SAETrainingSettings,
-              normalisation_sample: torch.Tensor) -> pd.DataFrame:
+              normalisation_sample: torch.Tensor, checkpoint: Path | None = None,
+              resume: dict | None = None, run_id: str = "") -> pd.DataFrame:
     """Train `sae` in place on `batches` of raw activations, on the device `sae` lives on;
-    returns the training log."""
+    returns the training log. With `checkpoint`, the state (weights, Adam, step, RNGs,
+    dead-latent counts, log) is saved there every `settings.checkpoint_every` steps;
+    `resume` is such a state: training continues from its step, and `batches` must
+    start at that step (`ActivationStore.batches(skip=...)`); `run_id` is stored with it
+    so that only the same run resumes it."""
     device = sae.W_dec.device
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
@@ -108,8 +133,16 @@ def train_sae(sae: SparseAutoencoder, batches: Iterator[torch.Tensor], sparsity_
     optimizer = torch.optim.Adam(sae.parameters(), lr=learning_rate,
                                  betas=(settings.adam_beta1, settings.adam_beta2))
     fired = torch.zeros(sae.d_sae, dtype=torch.bool, device=device)
-    last_resample, log = None, []
-    for step in tqdm(range(settings.steps), desc=f"train {sae.architecture} SAE", mininterval=5):
+    start, last_resample, log = 0, None, []
+    if resume is not None:
+        sae.load_state_dict(resume["sae"])
+        optimizer.load_state_dict(resume["optimizer"])
+        generator.set_state(resume["generator"])
+        torch.set_rng_state(resume["torch_rng"])
+        fired.copy_(resume["fired"])
+        start, last_resample, log = resume["step"], resume["last_resample"], resume["log"]
+    for step in tqdm(range(start, settings.steps), desc=f"train {sae.architecture} SAE",
+                     initial=start, total=settings.steps, mininterval=5):
         x = next(batches).to(device) * sae.input_scale
         for group in optimizer.param_groups:
             group["lr"] = learning_rate * learning_rate_multiplier(step, settings, last_resample)
@@ -128,5 +161,11 @@ def train_sae(sae: SparseAutoencoder, batches: Iterator[torch.Tensor], sparsity_
             log.append({"step": step + 1, "loss": loss.item(), "l0": active.sum(-1).float().mean().item(),
                         "lr": group["lr"], "resampled": resampled,
                         **{k: v.item() for k, v in parts.items()}})
+        if checkpoint is not None and settings.checkpoint_every \
+                and (step + 1) % settings.checkpoint_every == 0 and step + 1 < settings.steps:
+            save_checkpoint(checkpoint, {
+                "run": run_id, "step": step + 1, "sae": sae.state_dict(), "optimizer": optimizer.state_dict(),
+                "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+                "fired": fired.clone(), "last_resample": last_resample, "log": list(log)})
     sae.eval()
     return pd.DataFrame(log)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from factlens.io import write_table
 from factlens.patching import SUFFIX
-from factlens.sites import choose_sites, grid
+from factlens.sites import choose_sites, grid, restoration
 
 log = logging.getLogger("factlens.sites")
 
@@ -26,7 +26,8 @@ def add_arguments(parser) -> None:
 
 def run(args) -> None:
     patching = pd.read_csv(args.patching)
-    sites = choose_sites(patching, final_token=SUFFIX[-1].strip())
+    final_token = SUFFIX[-1].strip()
+    sites = choose_sites(patching, final_token)
     if sites.empty:
         log.warning("no role could be filled from %s", args.patching)
     checks = [(site["hook"], site["position"]) for site in args.extra]
@@ -34,6 +35,7 @@ def run(args) -> None:
         checks += grid(1 + max(int(hook.split(".")[1]) for hook in patching["hook"]))
     known = set(zip(sites["hook"], sites["position"]))
     more = pd.DataFrame([{"role": "sweep", "hook": hook, "position": position,
+                          **restoration(patching, hook, position, final_token),
                           "rule": "config: directions.sweep / directions.sites"}
                          for hook, position in dict.fromkeys(checks) if (hook, position) not in known])
     table = pd.concat([sites, more], ignore_index=True) if len(more) else sites

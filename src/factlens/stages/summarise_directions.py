@@ -38,6 +38,9 @@ def sweep_figure(summary: pd.DataFrame, rates: pd.DataFrame):
                     center=centre, ax=axis, cbar=False)
         axis.set(title=title, xlabel="", ylabel="")
     sns.barplot(data=rates, x="illusory fraction", y="direction", ax=axes[2], color="C3")
+    for row, (fraction, illusory, checks) in enumerate(
+            zip(rates["illusory fraction"], rates["illusory"], rates["checks"])):
+        axes[2].text(fraction + 0.02, row, f"{illusory} of {checks}", va="center")
     axes[2].set(xlim=(0, 1), title="Illusory verdicts per direction family", ylabel="",
                 xlabel=f"fraction of {int(rates['checks'].max())} checks")
     figure.tight_layout()

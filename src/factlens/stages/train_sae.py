@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import torch
 
@@ -12,7 +13,7 @@ from factlens.io import write_table
 from factlens.loading import resolve_device
 from factlens.sae import ARCHITECTURES
 from factlens.sae.saving import save_sae
-from factlens.sae.train import SAETrainingSettings, train_sae
+from factlens.sae.train import SAETrainingSettings, load_checkpoint, train_sae
 from factlens.stages.common import parse_settings, settings_argument
 
 log = logging.getLogger("factlens.sae")
@@ -60,15 +61,33 @@ def run(args) -> None:
     sae = build_sae(args.architecture, store.d, args.width, args.coefficient, settings.seed,
                     args.options).to(resolve_device(args.device))
     penalty = 0.0 if args.architecture == "topk" else args.coefficient
-    batches = store.batches(settings.batch_size, settings.seed, args.buffer_shards)
+    checkpoint = Path(args.out) / "checkpoint.pt"
+    # a checkpoint is only resumed by the run that wrote it: same settings, same data
+    run_id = json.dumps({"settings": json.loads(args.settings), "architecture": args.architecture,
+                         "coefficient": args.coefficient, "width": args.width,
+                         "learning_rate": args.learning_rate, "options": args.options,
+                         "buffer_shards": args.buffer_shards,
+                         "store": [entry["sha256"] for entry in store.manifest["shards"]]},
+                        sort_keys=True)
+    resume = load_checkpoint(checkpoint)
+    if resume is not None and resume.get("run") != run_id:
+        log.warning("ignoring %s: written by a run with other settings or data", checkpoint)
+        resume = None
+    start = resume["step"] if resume else 0
+    if resume:
+        log.info("resuming from the checkpoint at step %d (%s)", start, checkpoint)
+    batches = store.batches(settings.batch_size, settings.seed, args.buffer_shards, skip=start)
     log.info("training %s SAE: %d -> %d latents, coefficient %g, %d steps of %d",
              args.architecture, sae.d_in, sae.d_sae, args.coefficient, settings.steps,
              settings.batch_size)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
     history = train_sae(sae, batches, penalty, args.learning_rate, settings,
-                        store.all(NORMALISATION_TOKENS))
+                        store.all(NORMALISATION_TOKENS), checkpoint=checkpoint, resume=resume,
+                        run_id=run_id)
     final = history.iloc[-1]
     log.info("final loss %.4f, L0 %.2f", final["loss"], final["l0"])
     save_sae(sae.cpu(), args.out, args.model_name, args.hook, extra={
         "sparsity_coefficient": args.coefficient, "learning_rate": args.learning_rate,
         "training": json.loads(args.settings), "training_tokens": settings.steps * settings.batch_size})
     write_table(history, args.log)
+    checkpoint.unlink(missing_ok=True)  # the SAE is saved: nothing left to resume
