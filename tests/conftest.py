@@ -17,10 +17,9 @@ SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 def schema_defaults(*path: str) -> dict:
     """Defaults of one config section, read from the schema (the single source of truth)."""
-    node = yaml.safe_load(SCHEMA.read_text())
-    for key in path:
-        node = node["properties"][key]
-    return {key: spec["default"] for key, spec in node["properties"].items() if "default" in spec}
+    from factlens.stages.common import schema_defaults as defaults
+
+    return dict(defaults(tuple(path)))
 
 
 def world_settings(**overrides):

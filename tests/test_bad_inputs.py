@@ -2,11 +2,16 @@
 written. (Config, CSV, hook, padding and store errors are tested beside their modules:
 test_config, test_athletes, test_loading, test_prompts, test_activations.)"""
 
+import dataclasses
+
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file, save_file
 
+from conftest import REPO
 from factlens.cli import main
+from factlens.das import DASSettings
 from factlens.sae.train import SAETrainingSettings
 from factlens.stages.common import parse_settings
 
@@ -98,10 +103,28 @@ def test_too_few_known_athletes_is_refused(smoke_run, tmp_path, monkeypatch, sta
 def test_unknown_or_missing_stage_settings_are_named():
     with pytest.raises(ValueError, match="unknown SAETrainingSettings keys: bogus, steps_"):
         parse_settings('{"bogus": 1, "steps_": 2}', SAETrainingSettings)
-    with pytest.raises(ValueError, match="missing SAETrainingSettings keys: batch_size, steps$"):
-        parse_settings('{"seed": 0, "warmup_steps": 1, "adam_beta1": 0, "adam_beta2": 0.9, '
-                       '"resample_every": 0, "resample_warmup_steps": 1, "log_every": 1}',
-                       SAETrainingSettings)
+
+    @dataclasses.dataclass
+    class NoSchemaSection:  # a settings class with no config section has no defaults
+        steps: int
+        batch_size: int
+
+    with pytest.raises(ValueError, match="missing NoSchemaSection keys: steps, batch_size$"):
+        parse_settings("{}", NoSchemaSection)
+
+
+def test_stage_settings_left_out_take_the_schema_defaults():
+    """A stage run by hand needs only the settings it changes: the rest come from the
+    config schema, the same defaults the workflow fills in."""
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    training = schema["properties"]["sae"]["properties"]["training"]["properties"]
+    settings = parse_settings('{"steps": 7}', SAETrainingSettings)
+    assert settings.steps == 7
+    assert settings.batch_size == training["batch_size"]["default"]
+    assert settings.checkpoint_every == training["checkpoint_every"]["default"]
+    das = parse_settings("{}", DASSettings)
+    assert das.restarts == schema["properties"]["directions"]["properties"]["das"]["properties"][
+        "restarts"]["default"]
 
 
 def test_verify_without_a_manifest(tmp_path):

@@ -122,3 +122,14 @@ def test_attribution_must_name_saes_of_the_sweep(tmp_path):
     result = _dry_run(path, tmp_path)
     assert result.returncode != 0
     assert "attribution.upstream: no jumprelu SAE with coefficient 0.9" in result.stderr + result.stdout
+
+
+def test_a_dataset_and_corpus_files_together_are_refused(tmp_path):
+    output = _refused_before_any_rule(tmp_path, {"activations.dataset": {"path": "NeelNanda/pile-10k"},
+                                                 "activations.train_corpus": "text.txt"})
+    assert "activations.dataset replaces activations.train_corpus / heldout_corpus" in output
+
+
+def test_a_dataset_without_a_path_is_refused(tmp_path):
+    output = _refused_before_any_rule(tmp_path, {"activations.dataset": {"text_column": "body"}})
+    assert "'path' is a required property" in output

@@ -152,12 +152,21 @@ def test_two_runs_give_byte_identical_results(smoke_run, tmp_path):
 
 def test_real_model_path_runs_the_same_workflow_on_a_model_folder(tiny_model_dirs, tmp_path):
     """A model name instead of the organism: here a tiny random GPT-2 saved to a folder
-    stands in for `gpt2` (no downloads in tests); athletes come from the shipped CSV."""
+    stands in for `gpt2` (no downloads in tests); athletes come from the shipped CSV, and
+    the SAEs' text from a Hugging Face dataset saved to disk (one split, sliced in two)."""
+    from datasets import Dataset
+
+    dataset = tmp_path / "text"
+    Dataset.from_dict({"text": [f"Record {i}: a player threw the ball {i % 7} times and the crowd "
+                                f"cheered at the stadium number {i}." for i in range(600)]}
+                      ).save_to_disk(str(dataset))
     clone = clone_repository(tmp_path / "clone")
     config = yaml.safe_load(SMOKE.read_text())
     config["model"] = {"name": str(tiny_model_dirs["gpt2"]), "device": "cpu"}
     config["prompts"] = {"athletes_csv": str(REPO / "data" / "athletes.csv"),
                          "example": "Tiger Woods", "known_threshold": 0.0}
+    config["activations"]["dataset"] = {"path": str(dataset), "train_split": "train[:80%]",
+                                        "heldout_split": "train[80%:]"}
     path = tmp_path / "gpt2.yaml"
     path.write_text(yaml.safe_dump(config))
     result = snakemake(clone, config=path)
@@ -175,6 +184,10 @@ def test_real_model_path_runs_the_same_workflow_on_a_model_folder(tiny_model_dir
     report = (results / "REPORT.md").read_text()
     assert str(tiny_model_dirs["gpt2"]) in report and "MODEL_CARD" not in report
     assert not (results / "model" / "MODEL_CARD.md").exists()
+    stores = clone / "work" / "smoke" / "activations"
+    for split, rows in (("train", "train[:80%]"), ("heldout", "train[80%:]")):
+        manifest = json.loads((stores / split / "blocks.1.hook_resid_post" / "manifest.json").read_text())
+        assert manifest["corpus"] == f"{dataset}:{rows}"
 
 
 def test_snakemake_report_builds_with_captions(smoke_run, tmp_path):

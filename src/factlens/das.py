@@ -11,6 +11,7 @@ Adam, linear learning-rate decay. The model's weights stay frozen.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -36,6 +37,8 @@ class LearnedDirection(nn.Module):
 @dataclass(frozen=True)
 class DASSettings:
     """Config section `directions.das` (defaults in the config schema)."""
+
+    CONFIG_SECTION: ClassVar[tuple[str, ...]] = ("directions", "das")
 
     seed: int
     epochs: int  # at most; training stops early on the validation pairs

@@ -10,6 +10,7 @@ import itertools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,8 @@ from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 @dataclass(frozen=True)
 class OrganismSettings:
     """Size and training schedule of the organism (config section `model.organism`; defaults in the config schema)."""
+
+    CONFIG_SECTION: ClassVar[tuple[str, ...]] = ("model", "organism")
 
     seed: int
     d_model: int

@@ -14,6 +14,7 @@ The sentences that state the facts are in `factlens.corpus`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,8 @@ LAST_NAME_SYLLABLES = (1, 2)
 @dataclass(frozen=True)
 class WorldSettings:
     """How the world and its sentences are drawn (config section `world`; defaults in the config schema)."""
+
+    CONFIG_SECTION: ClassVar[tuple[str, ...]] = ("world",)
 
     seed: int
     n_athletes: int

@@ -4,15 +4,17 @@
 
 rule cache_activations:
     input:
-        code("activations.py", "organism.py", "loading.py", "stages/cache_activations.py"),
+        code("activations.py", "corpora.py", "organism.py", "loading.py",
+             "stages/cache_activations.py"),
         model=MODEL if ORGANISM else [],
-        corpus=lambda w: CORPUS[w.split],
+        corpus=lambda w: corpus_input(w.split),
     output:
         [f"{store('{split}', hook)}/manifest.json" for hook in SITES],
     wildcard_constraints:
         split="train|heldout",
     params:
         model=model_argument,
+        corpus=lambda w, input: corpus_flags(w.split)(w, input),
         hooks=json.dumps(list(SITES)),
         stores=lambda w: json.dumps([store(w.split, hook) for hook in SITES]),
         max_tokens=lambda w: SPLIT_TOKENS[w.split],
@@ -35,7 +37,7 @@ rule cache_activations:
     shell:
         "python -m factlens cache-activations --model {params.model:q} --threads {threads}"
         " --device {params.device} --dtype {params.dtype} --hooks {params.hooks:q}"
-        " --stores {params.stores:q} --corpus {input.corpus:q}"
+        " --stores {params.stores:q} {params.corpus}"
         " --context-length {params.context_length} --max-tokens {params.max_tokens}"
         " --shard-tokens {params.shard_tokens} --storage-dtype {params.storage_dtype}"
         " --batch-rows {params.batch_rows} 2> {log:q}"

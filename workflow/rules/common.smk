@@ -49,6 +49,30 @@ CORPUS = {
     "train": config["activations"]["train_corpus"] or f"{WORK}/world/corpus_train.txt",
     "heldout": config["activations"]["heldout_corpus"] or f"{WORK}/world/corpus_heldout.txt",
 }
+# A Hugging Face dataset instead of the corpus files (real models on real text)
+DATASET = config["activations"]["dataset"]
+if DATASET is not None and (config["activations"]["train_corpus"] or config["activations"]["heldout_corpus"]):
+    raise ValueError("activations.dataset replaces activations.train_corpus / heldout_corpus: set "
+                     "either the dataset or the corpus files, not both")
+SPLIT_DEFAULTS = {"train": "train", "heldout": "validation"}
+
+
+def corpus_input(split):
+    """What Snakemake tracks as a split's text: the corpus file, or a dataset saved to
+    disk (a hub dataset lives in the Hugging Face cache, outside the workflow)."""
+    if DATASET is None:
+        return CORPUS[split]
+    return DATASET["path"] if os.path.isdir(DATASET["path"]) else []
+
+
+def corpus_flags(split):
+    """A param: the stage's flags for a split's text (--corpus FILE, or --dataset and --split)."""
+    def flags(wildcards, input):
+        if DATASET is None:
+            return f"--corpus {shlex.quote(input.corpus)}"
+        return (f"--dataset {shlex.quote(as_json(DATASET))}"
+                f" --split {shlex.quote(DATASET.get(split + '_split', SPLIT_DEFAULTS[split]))}")
+    return flags
 SPLIT_TOKENS = {"train": config["activations"]["train_tokens"],
                 "heldout": config["activations"]["heldout_tokens"]}
 

@@ -57,10 +57,11 @@ for hook_name in SITES:
         input:
             code("sae/__init__.py", "sae/base.py", "sae/relu.py", "sae/gated.py",
                  "sae/jumprelu.py", "sae/topk.py", "sae/metrics.py", "sae/saving.py",
-                 "activations.py", "splicing.py", "loading.py", "stages/evaluate_sae.py"),
+                 "activations.py", "corpora.py", "splicing.py", "loading.py",
+                 "stages/evaluate_sae.py"),
             weights=[f"{sae_dir(*p)}/sae_weights.safetensors" for p in site_points(hook_name)],
             store=f"{store('heldout', hook_name)}/manifest.json",
-            corpus=CORPUS["heldout"],
+            corpus=corpus_input("heldout"),
             model=MODEL if ORGANISM else [],
         output:
             metrics=[f"{sae_results(*p)}/metrics.json" for p in site_points(hook_name)],
@@ -70,6 +71,7 @@ for hook_name in SITES:
             dtype=config["model"]["dtype"],
             saes=lambda w, input: " ".join(folder(path) for path in input.weights),
             store=lambda w, input: folder(input.store),
+            corpus=corpus_flags("heldout"),
         conda:
             CONDA_ENV
         log:
@@ -83,7 +85,7 @@ for hook_name in SITES:
         shell:
             "python -m factlens evaluate-sae --model {params.model:q} --threads {threads}"
             " --device {params.device} --dtype {params.dtype} --saes {params.saes}"
-            " --store {params.store:q} --corpus {input.corpus:q}"
+            " --store {params.store:q} {params.corpus}"
             " --outs {output.metrics:q} 2> {log:q}"
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +27,8 @@ from factlens.sae.base import SparseAutoencoder
 @dataclass(frozen=True)
 class SAETrainingSettings:
     """Config section `sae.training` (defaults in the config schema)."""
+
+    CONFIG_SECTION: ClassVar[tuple[str, ...]] = ("sae", "training")
 
     seed: int
     batch_size: int

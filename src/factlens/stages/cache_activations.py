@@ -10,7 +10,7 @@ import torch
 from tqdm import tqdm
 
 from factlens.activations import cache_activations, token_stream
-from factlens.io import read_documents
+from factlens.corpora import add_corpus_arguments, corpus_name, documents_from_arguments
 from factlens.loading import check_hook_name
 from factlens.stages.common import model_arguments, open_model
 
@@ -20,7 +20,7 @@ log = logging.getLogger("factlens.activations")
 def add_arguments(parser) -> None:
     model_arguments(parser)
     parser.add_argument("--hooks", type=json.loads, required=True, help="JSON list of hook names")
-    parser.add_argument("--corpus", required=True, help="documents, separated by blank lines")
+    add_corpus_arguments(parser, "The dataset split to read (with --dataset), e.g. train[:90%%].")
     parser.add_argument("--context-length", type=int, required=True)
     parser.add_argument("--max-tokens", type=int, required=True)
     parser.add_argument("--shard-tokens", type=int, required=True)
@@ -28,6 +28,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-rows", type=int, default=32)
     parser.add_argument("--stores", type=json.loads, required=True,
                         help="JSON list of store folders, one per hook")
+
+
+BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
+
+
+def dimension(model, hook: str) -> int:
+    """The width of a hook's activations: d_mlp at an MLP's hidden layer, else d_model."""
+    return model.cfg.d_mlp if hook.endswith(("mlp.hook_post", "mlp.hook_pre")) else model.cfg.d_model
 
 
 def layers_needed(hooks: list[str]) -> int | None:
@@ -67,11 +75,13 @@ def run(args) -> None:
     model, tokenizer = open_model(args)
     for hook in args.hooks:
         check_hook_name(model, hook)
-    stream = token_stream(tokenizer, read_documents(args.corpus), args.context_length,
-                          args.max_tokens)
-    log.info("caching %s over %d tokens (%d rows)", args.hooks, stream.n_tokens,
-             len(stream.input_ids))
-    description = {"model": args.model, "corpus": Path(args.corpus).name,
+    stream = token_stream(tokenizer, documents_from_arguments(args, tokenizer, args.max_tokens),
+                          args.context_length, args.max_tokens)
+    width = sum(dimension(model, hook) for hook in args.hooks)
+    log.info("caching %s over %d tokens (%d rows): about %.2f GB in %s", args.hooks,
+             stream.n_tokens, len(stream.input_ids),
+             stream.n_tokens * width * BYTES[args.storage_dtype] / 1e9, args.storage_dtype)
+    description = {"model": args.model, "corpus": corpus_name(args.corpus, args.dataset, args.split),
                    "context_length": args.context_length, "max_tokens": args.max_tokens}
     stores = {hook: Path(store) for hook, store in zip(args.hooks, args.stores)}
     manifests = cache_activations(model_runner(model, args.hooks), stream, stores, description,

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 
-
 from factlens.activations import ActivationStore, token_stream
-from factlens.io import read_documents, write_json
+from factlens.corpora import add_corpus_arguments, documents_from_arguments
+from factlens.io import write_json
 from factlens.sae.metrics import loss_recovered, reconstruction_metrics
 from factlens.sae.saving import load_sae
 from factlens.splicing import spliced_cross_entropy, zero_ablation
@@ -23,7 +23,7 @@ def add_arguments(parser) -> None:
     model_arguments(parser)
     parser.add_argument("--saes", nargs="+", required=True, help="SAE folders (cfg.json + weights)")
     parser.add_argument("--store", required=True, help="held-out activation store")
-    parser.add_argument("--corpus", required=True, help="held-out corpus (same as the store)")
+    add_corpus_arguments(parser, "The held-out split (with --dataset), the same as the store's.")
     parser.add_argument("--outs", nargs="+", required=True, help="output metrics.json, one per SAE")
 
 
@@ -35,8 +35,9 @@ def run(args) -> None:
     activations = store.all()
     model, tokenizer = open_model(args)
     device = next(model.parameters()).device
-    stream = token_stream(tokenizer, read_documents(args.corpus), store.manifest["context_length"],
-                          store.manifest["max_tokens"])
+    budget = store.manifest["max_tokens"]
+    stream = token_stream(tokenizer, documents_from_arguments(args, tokenizer, budget),
+                          store.manifest["context_length"], budget)
     saes = {}
     for folder in args.saes:
         sae, config = load_sae(folder)
