@@ -23,13 +23,17 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $@
 
+# One line per finished job and the overall progress (the stages' own progress is in
+# work/<run>/logs/); QUIET= shows Snakemake's full job blocks instead.
+QUIET ?= --quiet rules
+
 replicate: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --workflow-profile profiles/default
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --workflow-profile profiles/default $(QUIET)
 
 # The illusion checks at every MLP and residual stream (config/illusion-sweep.yaml, an
 # overlay on the default config; its own work/ and results/ folders).
 sweep: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) config/illusion-sweep.yaml --workflow-profile profiles/default
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) config/illusion-sweep.yaml --workflow-profile profiles/default $(QUIET)
 
 # The HTML report of the last run (figures with captions, claim tables); open it in a browser.
 report: setup
