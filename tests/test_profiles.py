@@ -25,7 +25,7 @@ def dry_run(clone, config: str, *arguments: str) -> subprocess.CompletedProcess:
 def jobs_by_rule(output: str) -> dict[str, list[str]]:
     """Rule -> the resources line of each of its planned jobs."""
     jobs = {}
-    for block in output.split("\nrule ")[1:]:
+    for block in re.split(r"\n(?:rule|checkpoint) ", output)[1:]:
         name = block.split(":", 1)[0]
         resources = re.search(r"resources: (.*)", block)
         jobs.setdefault(name, []).append(resources.group(1) if resources else "")

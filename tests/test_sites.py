@@ -96,3 +96,19 @@ def test_restoration_of_any_check():
                                                                          "input_restored": 0.6}
     assert restoration(TABLE, "blocks.2.hook_resid_post", "final token", FINAL) == {
         "whole_restored": 1.0, "input_restored": None}
+
+
+def test_no_on_circuit_role_when_no_mlp_matters():
+    """An MLP restoring nothing is not "on-circuit" (the smoke organism's case)."""
+    quiet = TABLE.assign(restored_mean=np.where(TABLE["hook"].str.contains("mlp_out"), 0.0,
+                                                TABLE["restored_mean"]))
+    assert "on-circuit" not in set(choose_sites(quiet, FINAL)["role"])
+
+
+def test_one_check_filling_two_roles_is_summarised_once():
+    table = check_table("blocks.0.mlp.hook_post", "final token", 0.0, 0.0, 0.0)
+    sites = pd.DataFrame({"role": ["on-circuit", "negative control"], "hook": "blocks.0.mlp.hook_post",
+                          "position": "final token"})
+    summary = summarise_checks([table, table], sites)
+    assert len(summary) == 2  # DAS and best neuron, once each
+    assert set(summary["role"]) == {"on-circuit, negative control"}

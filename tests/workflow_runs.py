@@ -11,7 +11,7 @@ from pathlib import Path
 
 from conftest import REPO
 
-CLONED = ("Snakefile", "workflow", "src", "config", "profiles", "data")
+CLONED = ("Snakefile", "environment.yml", "workflow", "src", "config", "profiles", "data")
 SMOKE = "config/smoke.yaml"
 
 

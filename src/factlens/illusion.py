@@ -156,9 +156,12 @@ def summarise_checks(tables: list[pd.DataFrame], sites: pd.DataFrame) -> pd.Data
     v_null and the whole component, v_row's share of v's effect, the red flags and the
     rank-1 edit. DAS is the best restart; its restarts give the spread columns."""
     roles = sites.groupby(["hook", "position"])["role"].agg(", ".join)
-    rows = []
+    rows, seen = [], set()
     for table in tables:
         hook, position = table["hook"].iloc[0], table["position"].iloc[0]
+        if (hook, position) in seen:  # one check may fill several roles
+            continue
+        seen.add((hook, position))
         whole = table.loc[table["direction"] == "full component", "fldd"].iloc[0]
         restarts = table[table["direction"].str.startswith("DAS restart") & (table["variant"] == "v")]
         for family in FAMILIES:

@@ -15,14 +15,16 @@ import pandas as pd
 
 from factlens.claims import PAPER, Claim, percent
 from factlens.illusion import MATCH_TOLERANCE, MAX_NULL_SHARE, MAX_OUTSIDE_RANGE, MAX_ROW_SHARE, MIN_EFFECT
-from factlens.sites import NEGATIVE_MAX_INPUT, OFF_CIRCUIT_MAX_WHOLE, OFF_CIRCUIT_MIN_INPUT
+from factlens.sites import (NEGATIVE_MAX_INPUT, OFF_CIRCUIT_MAX_WHOLE, OFF_CIRCUIT_MIN_INPUT,
+                            ON_CIRCUIT_MIN_WHOLE)
 
 ROLE_ORDER = ("off-circuit", "residual feeding the off-circuit MLP", "on-circuit", "negative control")
 EDIT_MIN_AGREEMENT = 0.9
 SITE_RULE = (f"sites chosen from this run's activation patching: off-circuit = the readable MLP whose "
              f"whole-output patch restores < {OFF_CIRCUIT_MAX_WHOLE:.0%} and whose input restores most "
              f"(>= {OFF_CIRCUIT_MIN_INPUT:.0%}); on-circuit = the MLP whose whole-output patch restores "
-             f"most; negative control = the MLP whose input restores least (< {NEGATIVE_MAX_INPUT:.0%})")
+             f"most (>= {ON_CIRCUIT_MIN_WHOLE:.0%}); negative control = the MLP whose input restores "
+             f"least (< {NEGATIVE_MAX_INPUT:.0%})")
 
 
 def role_row(summary: pd.DataFrame, role: str) -> pd.Series | None:

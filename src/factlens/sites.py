@@ -15,8 +15,8 @@ Roles:
   those the one whose input restores most (at least 20%);
 - residual feeding it: the residual stream before that MLP, same position (the paper's
   bottleneck comparison, resid_post 8 beside MLP8);
-- on-circuit: the MLP whose whole-component patch restores most (a genuine direction is
-  expected there);
+- on-circuit: the MLP whose whole-component patch restores most, if at least 10% (a
+  genuine direction is expected there);
 - negative control: the MLP whose input restores least (< 5%: it carries no sport, so
   every direction must fail there).
 """
@@ -28,6 +28,7 @@ import pandas as pd
 OFF_CIRCUIT_MAX_WHOLE = 0.10
 OFF_CIRCUIT_MIN_INPUT = 0.20
 NEGATIVE_MAX_INPUT = 0.05
+ON_CIRCUIT_MIN_WHOLE = 0.10
 POSITIONS = ("final name token", "final token")
 
 
@@ -76,9 +77,11 @@ def choose_sites(patching: pd.DataFrame, final_token: str) -> pd.DataFrame:
                            "role": "residual feeding the off-circuit MLP",
                            "whole_restored": site["input_restored"],
                            "rule": "the residual stream the off-circuit MLP reads"})
-    if len(candidates):
-        site = candidates.sort_values(["whole_restored", "layer"], ascending=[False, True]).iloc[0]
-        chosen.append({**site, "role": "on-circuit", "rule": "largest whole-component effect"})
+    on = candidates[candidates["whole_restored"] >= ON_CIRCUIT_MIN_WHOLE]
+    if len(on):
+        site = on.sort_values(["whole_restored", "layer"], ascending=[False, True]).iloc[0]
+        chosen.append({**site, "role": "on-circuit",
+                       "rule": f"largest whole-component effect (>= {ON_CIRCUIT_MIN_WHOLE:.0%})"})
     negative = candidates[candidates["input_restored"].abs() < NEGATIVE_MAX_INPUT]
     if len(negative):
         site = negative.assign(size=negative["input_restored"].abs()).sort_values(

@@ -133,7 +133,8 @@ def results_of(*outputs):
 def direction_checks(wildcards=None):
     """Every check's outputs, from the sites the checkpoint chose."""
     sites = pd.read_csv(checkpoints.choose_illusion_sites.get().output.table)
-    hooks, positions = list(sites["hook"]), [p.replace(" ", "_") for p in sites["position"]]
+    checks = sites.drop_duplicates(["hook", "position"])  # one check may fill several roles
+    hooks, positions = list(checks["hook"]), [p.replace(" ", "_") for p in checks["position"]]
     return expand(rules.check_directions.output, zip, hook=hooks, position=positions)
 
 
