@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from factlens.archive import build_manifest, compare, job_times, mark_up_to_date
+from factlens.attribution import compare_methods
 from factlens.claims import attribution_claim, localisation_claims, sae_claims
 from factlens.illusion_claims import editing_claim, family_claim, illusion_claim
 from factlens.stages.verify import read_manifest
@@ -224,7 +225,23 @@ def test_family_and_editing_claims():
 @pytest.mark.parametrize("jump_ig, repaired, replicated", [
     (0.73, 0.17, True), (0.05, 0.01, False), (0.73, 0.6, False)])
 def test_attribution_verdict(jump_ig, repaired, replicated):
-    comparison = pd.DataFrame({"stratum": "all", "downstream": ["ReLU"] * 2 + ["JumpReLU"] * 3,
-                               "method": ["atp", "ig32", "atp", "ig32", "ig32_jump"],
-                               "relative_mae": [0.4, 0.003, 0.8, jump_ig, repaired]})
-    assert attribution_claim(comparison).replicated is replicated
+    """Per-pair totals with known relative errors; the comparison table is computed from
+    them as the stage does, and the verdict follows the rule."""
+    generator = np.random.default_rng(0)
+    ap = generator.uniform(1, 2, 64)
+    sign = np.where(generator.uniform(size=64) < 0.5, -1.0, 1.0)
+    frames = [pd.DataFrame({"downstream": down, "pair": range(64), "ap": ap, "crossings": 1,
+                            **{method: ap + sign * error * ap for method, error in errors.items()}})
+              for down, errors in {"ReLU": {"ig128": 0.003, "ig128_jump": 0.003},
+                                   "JumpReLU": {"ig128": jump_ig, "ig128_jump": repaired}}.items()]
+    totals = pd.concat(frames, ignore_index=True)
+    comparison = pd.concat([compare_methods(part, ["ig128", "ig128_jump"], top_k=1)
+                            .assign(scope="total", downstream=down)
+                            for down, part in totals.groupby("downstream")])
+    claim = attribution_claim(comparison, totals)
+    assert claim.replicated is replicated
+    ours = claim.table.set_index(["downstream", "estimate"])["relative error (ours)"]
+    assert ours["JumpReLU", "sum over all latents: IG(128)"] == f"{jump_ig:.2g}"
+    # errors proportional to |AP| make every bootstrap resample give the same ratio
+    assert f"leaves {100 * repaired / jump_ig:.1f}% of that error" in claim.summary
+    assert ("not settled" in claim.summary) is False

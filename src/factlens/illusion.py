@@ -162,7 +162,8 @@ def summarise_checks(tables: list[pd.DataFrame], sites: pd.DataFrame) -> pd.Data
         if (hook, position) in seen:  # one check may fill several roles
             continue
         seen.add((hook, position))
-        whole = table.loc[table["direction"] == "full component", "fldd"].iloc[0]
+        whole_row = table[table["direction"] == "full component"].iloc[0]
+        whole = whole_row["fldd"]
         restarts = table[table["direction"].str.startswith("DAS restart") & (table["variant"] == "v")]
         for family in FAMILIES:
             found = table[table["direction"] == family].set_index("variant")
@@ -174,6 +175,10 @@ def summarise_checks(tables: list[pd.DataFrame], sites: pd.DataFrame) -> pd.Data
                    **{f"fldd_{variant}": found["fldd"].get(variant, np.nan)
                       for variant in ("v", "v_row", "v_null")},
                    "interchange_v": v["interchange_accuracy"],
+                   **{f"{name}_{end}": row_of.get(f"{column}_{end}", np.nan)
+                      for name, row_of, column in (("fldd_whole", whole_row, "fldd"), ("fldd_v", v, "fldd"),
+                                                   ("interchange_v", v, "interchange"))
+                      for end in ("low", "high")},  # bootstrap 95% intervals over pairs
                    "v_row_share": found["fldd"].get("v_row", np.nan) / v["fldd"] if v["fldd"] else np.nan,
                    **{flag: bool(v[flag]) for flag in ("v_row dormant", "outside natural range",
                                                       "1-D matches whole")},

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from factlens.claims import PAPER, Claim, percent
+from factlens.claims import PAPER, Claim, percent, with_interval
 from factlens.illusion import MATCH_TOLERANCE, MAX_NULL_SHARE, MAX_OUTSIDE_RANGE, MAX_ROW_SHARE, MIN_EFFECT
 from factlens.sites import (NEGATIVE_MAX_INPUT, OFF_CIRCUIT_MAX_WHOLE, OFF_CIRCUIT_MIN_INPUT,
                             ON_CIRCUIT_MIN_WHOLE)
@@ -41,13 +41,14 @@ def das_rows(role: str, das: pd.Series) -> list[dict]:
     site = f"{das['hook']} ({das['position']})"
     rows = []
     for patch, fldd, interchange, key in (
-            ("full component", das["fldd_whole"], np.nan, ("full component", "whole activation")),
-            ("DAS: v", das["fldd_v"], das["interchange_v"], ("DAS", "v")),
-            ("DAS: v_row", das["fldd_v_row"], np.nan, ("DAS", "v_row")),
-            ("DAS: v_null", das["fldd_v_null"], np.nan, ("DAS", "v_null"))):
+            ("full component", "fldd_whole", None, ("full component", "whole activation")),
+            ("DAS: v", "fldd_v", "interchange_v", ("DAS", "v")),
+            ("DAS: v_row", "fldd_v_row", None, ("DAS", "v_row")),
+            ("DAS: v_null", "fldd_v_null", None, ("DAS", "v_null"))):
         published = paper.get((kind, *key), (np.nan, np.nan))
-        rows.append({"role": role, "site": site, "patch": patch, "FLDD (ours)": percent(fldd),
-                     "interchange (ours)": percent(interchange), "FLDD (paper)": percent(published[0]),
+        rows.append({"role": role, "site": site, "patch": patch, "FLDD (ours)": with_interval(das, fldd),
+                     "interchange (ours)": with_interval(das, interchange),
+                     "FLDD (paper)": percent(published[0]),
                      "interchange (paper)": percent(published[1]),
                      "verdict": das["verdict"] if patch == "DAS: v" else ""})
     if not pd.isna(das.get("restarts", np.nan)):
@@ -98,6 +99,8 @@ def illusion_claim(summary: pd.DataFrame, sites: pd.DataFrame) -> Claim:
         replicated=replicated,
         summary=(parts + conclusion).strip(),
         testable=off is not None,
+        metric="FLDD of the off-circuit MLP's DAS direction",
+        value=float(off["fldd_v"]) if off is not None else np.nan,
         rule=(f"{SITE_RULE}. A direction is illusory when FLDD(v) >= {MIN_EFFECT:.0%}, v_row alone < "
               f"{MAX_ROW_SHARE:.0%} of it, |v_null alone| < {MAX_NULL_SHARE:.0%} of it (0 by construction "
               f"at mlp.hook_post, where W_out is the only reader), and at least one red flag: v_row dormant "
@@ -135,6 +138,8 @@ def family_claim(rates: pd.DataFrame) -> Claim:
                  + (". As the paper expects." if replicated else ". Not the paper's ordering."
                     if any_illusion else ". With no illusory direction of any family, the ordering "
                     "cannot be measured on these sites.")),
+        metric="illusory fraction of DAS directions",
+        value=float(das),
         rule=("replicated if DAS's illusory fraction exceeds that of the best neuron and the best SAE "
               "latent; not testable if no direction of any family is illusory"),
         testable=any_illusion,
@@ -172,6 +177,8 @@ def editing_claim(summary: pd.DataFrame) -> Claim:
                                 " Edit and patch succeed together where localisation disagrees, as published."
                                 if replicated else " This does not show the published pattern."),
         testable=off is not None,
+        metric="lowest edit/patch agreement over the MLP checks",
+        value=float(mlp["edit_patch_agreement"].min()) if len(mlp) else np.nan,
         rule=(f"replicated if at the off-circuit MLP both the DAS patch and its rank-1 edit reach FLDD >= "
               f"{MIN_EFFECT:.0%}, agree on >= {EDIT_MIN_AGREEMENT:.0%} of pairs, and the whole-component "
               f"patch stays < {OFF_CIRCUIT_MAX_WHOLE:.0%}"),

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from factlens.prompts import forward_logits
+from factlens.statistics import bootstrap_mean, bootstrap_ratio
 from factlens.subspace import patch_along
 
 # Positions of a Fact prompt that the analyses intervene at, and the prompt tensor
@@ -128,11 +129,15 @@ def pair_logit_differences(model, prompts: PromptSet, hook: str, source_activati
 def outcome_from_differences(differences: dict) -> dict:
     """FLDD = 1 - mean LD_intervened / mean LD_clean (100%: the difference is gone; above
     100%: it flipped) and interchange accuracy, as in Makelov et al.: of the pair's two
-    sports, the intervened model prefers the source's (LD < 0)."""
+    sports, the intervened model prefers the source's (LD < 0); each with a bootstrap 95%
+    interval over pairs."""
     clean, intervened = differences["clean"], differences["intervened"]
-    return {"fldd": float(1 - intervened.mean() / clean.mean()),
-            "interchange_accuracy": float((intervened < 0).float().mean()),
-            "pairs": len(clean)}
+    kept_low, kept_high = bootstrap_ratio(intervened.numpy(), clean.numpy())  # over pairs
+    swapped = (intervened < 0).float()
+    swapped_low, swapped_high = bootstrap_mean(swapped.numpy())
+    return {"fldd": float(1 - intervened.mean() / clean.mean()), "fldd_low": 1 - kept_high,
+            "fldd_high": 1 - kept_low, "interchange_accuracy": float(swapped.mean()),
+            "interchange_low": swapped_low, "interchange_high": swapped_high, "pairs": len(clean)}
 
 
 def patching_outcome(model, prompts: PromptSet, hook: str, source_activations: torch.Tensor,

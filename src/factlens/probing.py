@@ -14,6 +14,8 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from factlens.prompts import position_ids_from_mask
+from factlens.statistics import bootstrap_mean
+
 
 
 @torch.no_grad()
@@ -67,17 +69,21 @@ def split_by_name_parts(first: np.ndarray, last: np.ndarray, test_fraction: floa
 
 def probe_accuracy_by_layer(features: torch.Tensor, labels: np.ndarray, train: np.ndarray,
                             test: np.ndarray, regularisation: float = 1.0) -> pd.DataFrame:
-    """Held-out accuracy of a multinomial logistic-regression probe at each layer."""
+    """Held-out accuracy of a multinomial logistic-regression probe at each layer, with a
+    bootstrap 95% interval over the held-out athletes."""
     rows = []
     for layer, x in enumerate(features.numpy()):
         mean, scale = x[train].mean(0), x[train].std(0) + 1e-6
         standardised = (x - mean) / scale
         probe = LogisticRegression(C=regularisation, max_iter=2000)
         probe.fit(standardised[train], labels[train])
+        correct = probe.predict(standardised[test]) == labels[test]
+        low, high = bootstrap_mean(correct)  # over held-out athletes
         rows.append({"layer": layer, "site": "embed" if layer == 0 else f"resid_post {layer - 1}",
                      "regularisation": regularisation,
                      "train_accuracy": probe.score(standardised[train], labels[train]),
-                     "test_accuracy": probe.score(standardised[test], labels[test]),
+                     "test_accuracy": float(correct.mean()), "test_accuracy_low": low,
+                     "test_accuracy_high": high,
                      "train_athletes": len(train), "test_athletes": len(test)})
     return pd.DataFrame(rows)
 

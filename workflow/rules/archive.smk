@@ -7,6 +7,7 @@ rule archive_results:
         code("archive.py", "stages/archive.py"),
         results=analysis_results,
         report=rules.build_report.output,
+        verdicts=rules.claim_verdicts.output,
     output:
         manifest=f"{RESULTS}/MANIFEST.json",
     params:
@@ -15,7 +16,7 @@ rule archive_results:
         benchmarks=f"{WORK}/benchmarks",
         # lint: a "hard-coded prefix" of the code inputs, on purpose: git is asked for
         # the commit of the repository itself, not of a file this rule reads
-        repository=workflow.basedir,
+        repository=str(REPO),
     conda:
         CONDA_ENV
     log:

@@ -24,7 +24,7 @@ for label, (hook, arch, coefficient) in {
 
 rule attribute_latents:
     input:
-        code("attribution.py", "intervention.py", "subspace.py", "patching.py", "prompts.py",
+        code("attribution.py", "statistics.py", "intervention.py", "subspace.py", "patching.py", "prompts.py",
              "loading.py", "tokenizer.py", "world.py", "sae/__init__.py", "sae/base.py",
              "sae/saving.py", "sae/jumprelu.py", "stages/attribute_latents.py"),
         prompts=PROMPTS,
@@ -32,6 +32,7 @@ rule attribute_latents:
         saes=[f"{folder}/sae_weights.safetensors" for folder in (UPSTREAM_SAE, *DOWNSTREAM_SAES.values())],
     output:
         estimates=f"{RESULTS}/attribution/estimates.csv",
+        totals=f"{RESULTS}/attribution/totals.csv",
         comparison=f"{RESULTS}/attribution/comparison.csv",
         figure=report(f"{RESULTS}/attribution/scatter.png", caption="../report/attribution.rst",
                       category="Attribution"),
@@ -64,4 +65,5 @@ rule attribute_latents:
         " --up-hook {params.up_hook:q} --up-sae {params.up_sae:q} --down-hook {params.down_hook:q}"
         " --down-saes {params.down_saes:q} --pairs {params.pairs} --top {params.top}"
         " --random {params.random} --seed {params.seed} --estimates {output.estimates:q}"
+        " --totals {output.totals:q}"
         " --comparison {output.comparison:q} --figure {output.figure:q} 2> {log:q}"

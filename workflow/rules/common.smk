@@ -1,6 +1,9 @@
 # Paths, config views and helpers shared by the rule files (included first).
 
-SRC = Path(workflow.basedir) / "src" / "factlens"
+# this file's folder is workflow/rules (also when the workflow runs as a module of
+# workflow/seeds.smk, whose basedir is workflow/)
+REPO = Path(workflow.current_basedir).parents[1]
+SRC = REPO / "src" / "factlens"
 # Every job runs `python -m factlens` from this checkout, in whatever environment it gets
 # (the project's .venv, or the conda environment below with --use-conda). lint: this sets
 # PYTHONPATH rather than reading it, so there is nothing for an envvars directive to assert.

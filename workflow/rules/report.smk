@@ -1,14 +1,44 @@
 # The replication report: every claim, our numbers beside the paper's, a verdict each.
 
+# The seeds run's aggregate (make robustness), read if it has been archived: REPORT.md
+# then says for every claim in how many seeds it replicated.
+SEEDS_SUMMARY = (config["report"]["seeds"]
+                 if config["report"]["seeds"] and os.path.exists(config["report"]["seeds"]) else [])
+
 CLAIMS = ["localisation", "probes", "pareto_gated", "pareto_jumprelu", "shrinkage", "illusion",
           "illusion_families", "rank_one_edit", "attribution"]
 
 
+REPORT_CODE = ("report.py", "claims.py", "illusion_claims.py", "illusion.py", "sites.py", "patching.py",
+               "editing.py", "intervention.py", "subspace.py", "statistics.py", "seeds.py")
+
+
+rule claim_verdicts:
+    input:
+        code(*REPORT_CODE, "stages/claim_verdicts.py"),
+        results=analysis_results,
+    output:
+        verdicts=f"{RESULTS}/report/verdicts.csv",
+    params:
+        results=lambda w, output: folder(folder(output.verdicts)),
+    conda:
+        CONDA_ENV
+    log:
+        f"{WORK}/logs/claim_verdicts.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "python -m factlens claim-verdicts --results {params.results:q} --verdicts {output.verdicts:q}"
+        " 2> {log:q}"
+
+
 rule build_report:
     input:
-        code("report.py", "claims.py", "illusion_claims.py", "illusion.py", "sites.py", "patching.py",
-             "editing.py", "intervention.py", "subspace.py", "stages/build_report.py"),
+        code(*REPORT_CODE, "stages/build_report.py"),
         results=analysis_results,
+        seeds=SEEDS_SUMMARY,
     output:
         report=f"{RESULTS}/REPORT.md",
         tables=[report(f"{RESULTS}/report/{claim}.csv", caption="../report/claims.rst",
@@ -20,6 +50,9 @@ rule build_report:
         model_name=config["model"]["name"],
         organism=f"--organism {shlex.quote(as_json(config['model']['organism']))}" if ORGANISM else "",
         model_card=f"--model-card {RESULTS}/model/MODEL_CARD.md" if ORGANISM else "",
+        seeds=lambda w, input: (f"--seeds {shlex.quote(input.seeds)} --seeds-link "
+                                + shlex.quote(os.path.relpath(input.seeds.replace("seeds.csv", "SEEDS.md"),
+                                                              RESULTS))) if input.seeds else "",
     conda:
         CONDA_ENV
     log:
@@ -33,4 +66,4 @@ rule build_report:
     shell:
         "python -m factlens build-report --results {params.results:q} --model-name {params.model_name:q}"
         " {params.organism} {params.model_card} --report {output.report:q}"
-        " --tables {output.tables:q} 2> {log:q}"
+        " --tables {output.tables:q} {params.seeds} 2> {log:q}"

@@ -24,6 +24,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--tables", nargs="+", required=True,
                         help="output CSV per claim (its Markdown twin is written beside it)")
     parser.add_argument("--model-card", default=None, help="output model card (organism only)")
+    parser.add_argument("--seeds", default=None,
+                        help="the seeds run's seeds.csv, to state for every claim how many seeds replicate it")
+    parser.add_argument("--seeds-link", default=None, help="the seeds summary's path relative to the report")
 
 
 def run(args) -> None:
@@ -38,8 +41,10 @@ def run(args) -> None:
         write_text(claim.table.to_markdown(index=False) + "\n",
                    Path(targets[claim.key]).with_suffix(".md"))
         log.info("%s: replicated: %s", claim.key, claim.verdict)
+    seeds = pd.read_csv(args.seeds) if args.seeds else None
     write_text(render_report(claims, read_setup(results), args.model_name,
-                             organism=args.organism is not None), args.report)
+                             organism=args.organism is not None, seeds=seeds,
+                             seeds_link=args.seeds_link), args.report)
     if args.model_card:
         if args.organism is None:
             raise ValueError("--model-card needs --organism settings")

@@ -1,0 +1,82 @@
+"""The replication over seeds: one config per seed (every seed of the run set to it:
+world, organism, SAEs, probes, patching pairs, DAS, attribution), and the aggregate of
+the per-seed verdicts: for every claim, each seed's verdict and its headline number's
+mean, standard deviation and range."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandas as pd
+
+SEED_KEYS = ("world.seed", "model.organism.seed", "sae.training.seed", "localisation.probe.seed",
+             "localisation.patching.seed", "directions.das.seed", "attribution.seed")
+
+
+def _set(config: dict, dotted: str, value) -> None:
+    *parents, key = dotted.split(".")
+    for parent in parents:
+        config = config.setdefault(parent, {})
+    config[key] = value
+
+
+def config_value(config: dict, dotted: str, default=0):
+    """A dotted key of a config ("world.seed"); `default` where it is not set (the schema's)."""
+    for key in dotted.split("."):
+        if not isinstance(config, dict) or key not in config:
+            return default
+        config = config[key]
+    return config
+
+
+def same_seeds(config: dict, seed: int) -> bool:
+    """Whether every seed of `config` already equals `seed` (the run can be reused)."""
+    return all(config_value(config, key) == seed for key in SEED_KEYS) and not any(
+        "seed" in site.get("training", {}) for site in config_value(config, "sae.sites", []))
+
+
+def seeded_config(base: dict, seed: int, workdir: str, resultsdir: str) -> dict:
+    """`base` with every seed set to `seed` (per-site SAE seeds too) and its own folders;
+    `base` itself if its seeds are `seed` already (its run is reused as it is)."""
+    if same_seeds(base, seed):
+        return copy.deepcopy(base)
+    config = copy.deepcopy(base)
+    for key in SEED_KEYS:
+        _set(config, key, seed)
+    for site in config_value(config, "sae.sites", []):
+        if "seed" in site.get("training", {}):
+            site["training"]["seed"] = seed
+    config.update(workdir=workdir, resultsdir=resultsdir)
+    _set(config, "report.seeds", None)  # a seed's own report does not read the aggregate
+    return config
+
+
+def aggregate(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """Per claim (in the report's order): the verdict of each seed, how many replicated
+    out of the seeds where it was testable, and the headline number's spread."""
+    rows = []
+    for key, group in verdicts.groupby("key", sort=False):
+        group = group.sort_values("seed")
+        values = group["value"].dropna()
+        testable = group[group["verdict"] != "not testable here"]
+        rows.append({
+            "key": key, "title": group["title"].iloc[0], "metric": group["metric"].iloc[0],
+            "seeds": len(group), "testable": len(testable),
+            "replicated": int((testable["verdict"] == "yes").sum()),
+            "verdicts": ", ".join(f"{s}: {v}" for s, v in zip(group["seed"], group["verdict"])),
+            "mean": values.mean() if len(values) else np.nan,
+            "sd": values.std(ddof=1) if len(values) > 1 else np.nan,
+            "min": values.min() if len(values) else np.nan,
+            "max": values.max() if len(values) else np.nan,
+        })
+    return pd.DataFrame(rows)
+
+
+def replicated_in(row) -> str:
+    """'k of n seeds' ('not testable in any seed' when none could test it)."""
+    if row["testable"] == 0:
+        return f"not testable in any of {row['seeds']} seeds"
+    untestable = row["seeds"] - row["testable"]
+    return (f"{row['replicated']} of {row['testable']} seeds"
+            + (f" ({untestable} not testable)" if untestable else ""))

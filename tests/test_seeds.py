@@ -1,0 +1,118 @@
+"""The replication over seeds: per-seed configs, the aggregate of verdicts, the report's
+"replicated in k of n seeds", bootstrap intervals, and a seeds run of the smoke config
+(Snakemake modules, one per seed) whose counts are checked against each seed's verdicts."""
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from conftest import REPO
+from factlens.intervention import outcome_from_differences
+from factlens.report import render_report
+from factlens.seeds import SEED_KEYS, aggregate, config_value, replicated_in, same_seeds, seeded_config
+from factlens.statistics import bootstrap_mean, bootstrap_ratio
+
+
+def test_a_seeded_config_sets_every_seed_and_its_folders():
+    base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    assert same_seeds(base, 0) and not same_seeds(base, 1)
+    # the base run is its own seed 0: reused as it is
+    assert seeded_config(base, 0, "elsewhere", "elsewhere/results") == base
+    seeded = seeded_config(base, 2, "work/seeds/seed-2", "work/seeds/seed-2/results")
+    assert all(config_value(seeded, key) == 2 for key in SEED_KEYS)
+    assert seeded["workdir"] == "work/seeds/seed-2" and seeded["resultsdir"].endswith("results")
+    assert seeded["report"]["seeds"] is None  # a seed's report does not read the aggregate
+    assert all(config_value(base, key) == 0 for key in SEED_KEYS)  # the base is not modified
+    # everything else is the base's
+    assert seeded["sae"]["sites"] == base["sae"]["sites"] and seeded["directions"]["pairs"] == base["directions"]["pairs"]
+
+
+def verdict_rows(seed, verdicts, values):
+    return pd.DataFrame({"seed": seed, "key": ["a", "b", "c"], "title": ["A", "B", "C"],
+                         "verdict": verdicts, "metric": "m", "value": values})
+
+
+def test_aggregate_counts_verdicts_and_spreads_numbers():
+    verdicts = pd.concat([
+        verdict_rows(0, ["yes", "no", "not testable here"], [0.5, 1.0, np.nan]),
+        verdict_rows(1, ["yes", "yes", "not testable here"], [0.7, 2.0, np.nan]),
+        verdict_rows(2, ["no", "yes", "yes"], [0.9, 3.0, 0.1])])
+    table = aggregate(verdicts).set_index("key")
+    assert table.loc["a", "replicated"] == 2 and table.loc["a", "testable"] == 3
+    assert table.loc["a", "mean"] == pytest.approx(0.7) and table.loc["a", "sd"] == pytest.approx(0.2)
+    assert (table.loc["b", "min"], table.loc["b", "max"]) == (1.0, 3.0)
+    assert replicated_in(table.loc["a"]) == "2 of 3 seeds"
+    assert replicated_in(table.loc["c"]) == "1 of 1 seeds (2 not testable)"
+    assert table.loc["a", "verdicts"] == "0: yes, 1: yes, 2: no"
+    nothing = aggregate(verdicts[verdicts.key == "c"].assign(verdict="not testable here")).iloc[0]
+    assert replicated_in(nothing) == "not testable in any of 3 seeds"
+
+
+def test_bootstrap_intervals_cover_the_estimate_and_shrink_with_more_units():
+    generator = np.random.default_rng(0)
+    small, large = generator.uniform(size=50) < 0.8, generator.uniform(size=2000) < 0.8
+    low, high = bootstrap_mean(small)
+    assert low <= small.mean() <= high
+    wide, narrow = high - low, np.subtract(*bootstrap_mean(large)[::-1])
+    assert narrow < wide / 3  # ~ 1 / sqrt(40)
+    # FLDD's interval is 1 - the interval of sum(intervened) / sum(clean), over pairs
+    clean = torch.tensor(generator.uniform(1, 2, 200), dtype=torch.float32)
+    intervened = clean * torch.tensor(generator.uniform(-0.2, 0.6, 200), dtype=torch.float32)
+    outcome = outcome_from_differences({"clean": clean, "intervened": intervened})
+    kept = bootstrap_ratio(intervened.numpy(), clean.numpy())
+    assert outcome["fldd_low"] == pytest.approx(1 - kept[1]) and outcome["fldd_high"] == pytest.approx(1 - kept[0])
+    assert outcome["fldd_low"] < outcome["fldd"] < outcome["fldd_high"]
+    assert outcome["interchange_low"] <= outcome["interchange_accuracy"] <= outcome["interchange_high"]
+
+
+def test_the_report_states_each_claims_count_over_seeds():
+    from factlens.claims import Claim
+
+    claims = [Claim(key=k, title=t, source="s", table=pd.DataFrame({"x": [1]}), replicated=True,
+                    summary="ok", rule="r") for k, t in (("a", "A"), ("b", "B"))]
+    seeds = aggregate(pd.concat([verdict_rows(0, ["yes", "no", "yes"], [1, 2, 3]),
+                                 verdict_rows(1, ["yes", "yes", "yes"], [1, 2, 3])]))
+    text = render_report(claims, pd.DataFrame({"measure": ["m"], "value": [1]}), "organism", False,
+                         seeds=seeds, seeds_link="../seeds/SEEDS.md")
+    assert "| [A](#a) | s | yes | 2 of 2 seeds |" in text
+    assert "| [B](#b) | s | yes | 1 of 2 seeds |" in text
+    assert "[the aggregate](../seeds/SEEDS.md)" in text
+    assert "Over seeds: replicated in 1 of 2 seeds (0: no, 1: yes)" in text
+    assert "over seeds" not in render_report(claims, pd.DataFrame({"m": [1]}), "organism", False)
+
+
+@pytest.mark.slow
+def test_a_seeds_run_aggregates_every_seeds_verdicts(smoke_run, tmp_path):
+    from workflow_runs import snakemake
+
+    clone = tmp_path / "clone"
+    shutil.copytree(smoke_run, clone, symlinks=True)
+    (clone / "seeds.yaml").write_text(yaml.safe_dump(
+        {"base": "config/smoke.yaml", "seeds": [0, 1], "workdir": "work/seeds-smoke",
+         "resultsdir": "results/seeds-smoke"}))
+    result = snakemake(clone, "-s", "workflow/seeds.smk", config="seeds.yaml", timeout=1500)
+    assert result.returncode == 0, result.stderr[-4000:]
+    text = result.stdout + result.stderr
+    # seed 0 is the smoke run itself: its model is reused, seed 1 trains its own
+    assert "seed1_train_model" in text and "seed0_train_model" not in text
+    table = pd.read_csv(clone / "results" / "seeds-smoke" / "seeds.csv").set_index("key")
+    by_seed = {0: pd.read_csv(clone / "results" / "smoke" / "report" / "verdicts.csv"),
+               1: pd.read_csv(clone / "work" / "seeds-smoke" / "seed-1" / "results" / "report" / "verdicts.csv")}
+    assert (clone / "work" / "seeds-smoke" / "seed-1" / "results" / "REPORT.md").exists()
+    for key, row in table.iterrows():
+        verdicts = [frame.set_index("key").loc[key, "verdict"] for frame in by_seed.values()]
+        assert row["replicated"] == verdicts.count("yes")
+        assert row["testable"] == len([v for v in verdicts if v != "not testable here"])
+    assert (clone / "results" / "seeds-smoke" / "SEEDS.md").read_text().startswith("# The replication over seeds")
+    # the base run's report then states the count over seeds for every claim
+    overlay = clone / "with-seeds.yaml"
+    overlay.write_text(yaml.safe_dump({"report": {"seeds": "results/seeds-smoke/seeds.csv"}}))
+    result = snakemake(clone, "--configfile", "config/smoke.yaml", str(overlay), timeout=900)
+    assert result.returncode == 0, result.stderr[-4000:]
+    report = (clone / "results" / "smoke" / "REPORT.md").read_text()
+    assert "over seeds |" in report and "(../seeds-smoke/SEEDS.md)" in report
+    assert report.count(" of 2 seeds") + report.count("not testable in any of 2 seeds") >= 2 * len(table)

@@ -1,0 +1,76 @@
+"""The replication over seeds (make robustness):
+
+    snakemake -s workflow/seeds.smk --cores all --configfile config/seeds.yaml
+
+The whole workflow (../Snakefile) is imported once per seed as a Snakemake module, with
+the base config and every seed set to that seed (factlens.seeds.seeded_config); rules
+are named seed<N>_<rule>. A seed whose seeds equal the base config's is the base run itself
+(its folders, reused as they are). The other seeds' results go to their work folders;
+the aggregate of all verdicts is archived under the config's resultsdir.
+"""
+
+import os
+
+import yaml
+from snakemake.utils import min_version
+
+from factlens.seeds import same_seeds, seeded_config
+
+min_version("9.0")
+
+
+configfile: "config/seeds.yaml"
+
+
+with open(config["base"]) as stream:
+    BASE = yaml.safe_load(stream)
+SEEDS = config["seeds"]
+if len(SEEDS) < 2 or len(set(SEEDS)) < len(SEEDS):
+    raise ValueError(f"seeds: give at least two distinct seeds, got {SEEDS}")
+AGGREGATE = config["resultsdir"]
+
+
+def seed_folders(seed):
+    """(workdir, resultsdir) of one seed's run: the base run's own, if its seeds are this one."""
+    if same_seeds(BASE, seed):
+        return BASE["workdir"], BASE["resultsdir"]
+    own = f"{config['workdir']}/seed-{seed}"
+    return own, f"{own}/results"
+
+
+# Snakemake's module API directly: the `module` statement cannot take its name from a
+# loop variable.
+for seed in SEEDS:
+    workdir_, resultsdir_ = seed_folders(seed)
+    workflow.module(name=f"seed{seed}", snakefile="../Snakefile",
+                    config=seeded_config(BASE, seed, workdir_, resultsdir_))
+    workflow.userule(rules=["*"], from_module=f"seed{seed}", exclude_rules=[],
+                     name_modifier=f"seed{seed}_*")(lambda: None)
+
+
+rule aggregate_seeds:
+    default_target: True
+    input:
+        verdicts=[f"{seed_folders(seed)[1]}/report/verdicts.csv" for seed in SEEDS],
+        # each other seed's full report (the base run's is made by the base workflow, where
+        # it reads this aggregate)
+        reports=[f"{seed_folders(seed)[1]}/REPORT.md" for seed in SEEDS if not same_seeds(BASE, seed)],
+        code=[os.path.join(workflow.basedir, "..", "src", "factlens", module)
+              for module in ("seeds.py", "stages/aggregate_seeds.py", "io.py", "cli.py")],
+    output:
+        table=f"{AGGREGATE}/seeds.csv",
+        by_seed=f"{AGGREGATE}/verdicts.csv",
+        summary=f"{AGGREGATE}/SEEDS.md",
+        figure=f"{AGGREGATE}/seeds.png",
+        figure_pdf=f"{AGGREGATE}/seeds.pdf",
+    params:
+        verdicts=lambda w, input: " ".join(f"{seed}={path}" for seed, path in zip(SEEDS, input.verdicts)),
+        base=config["base"],
+    conda:
+        "../environment.yml"
+    log:
+        f"{config['workdir']}/logs/aggregate_seeds.log",
+    shell:
+        "python -m factlens aggregate-seeds --verdicts {params.verdicts} --base {params.base:q}"
+        " --table {output.table:q} --by-seed {output.by_seed:q} --summary {output.summary:q}"
+        " --figure {output.figure:q} 2> {log:q}"
