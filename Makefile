@@ -12,7 +12,7 @@ CORES ?= all
 CONFIG ?= config/config.yaml
 BIN := $(VENV)/bin
 
-.PHONY: setup replicate sweep robustness report verify test test-fast bench clean-work
+.PHONY: setup replicate sweep robustness report verify test test-fast bench bench-peers clean-work
 
 setup: $(VENV)/.installed
 
@@ -60,6 +60,10 @@ test-fast: setup
 bench: setup
 	cd bench && for script in organism_step caching_throughput sae_step sae_memory; do \
 		echo "== $$script"; ../$(BIN)/python $$script.py || exit 1; done
+
+# The peer implementation bench/sae_step_peers.py compares against (not a dependency).
+bench-peers: setup
+	$(BIN)/pip install --quiet --no-deps --target bench/.peers dictionary-learning==0.1.0
 
 clean-work:
 	rm -rf work .snakemake

@@ -41,13 +41,13 @@ def test_torch_is_never_pulled_implicitly_as_a_cuda_build():
     assert "torchvision" not in (REPO / "pyproject.toml").read_text()
 
 
-def claim_rows(text: str) -> list[tuple[str, str, str]]:
-    """(title, source, verdict) of each row of a claims summary table."""
+def claim_rows(text: str) -> list[tuple[str, ...]]:
+    """(title, source, verdict[, count over seeds]) of each row of a claims summary table."""
     rows = []
     for line in text.splitlines():
-        found = re.match(r"\| \[(.+?)\]\(.+?\) \| (.+?) \| (.+?) \|$", line)
+        found = re.match(r"\| \[(.+?)\]\(.+?\) \| (.+) \|$", line)
         if found:
-            rows.append((found.group(1), found.group(2), found.group(3).strip("*")))
+            rows.append((found.group(1), *(cell.strip("*") for cell in found.group(2).split(" | "))))
     return rows
 
 

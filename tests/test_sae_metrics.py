@@ -102,7 +102,8 @@ def test_spliced_identity_recovers_all_loss_and_zero_recovers_none(tiny_model_di
 def test_l0_needed_interpolates_along_the_sweep():
     sweep = pd.DataFrame({"l0": [5.0, 10.0, 20.0], "loss_recovered": [0.6, 0.8, 0.9]})
     assert l0_at_loss_recovered(sweep, 0.8) == pytest.approx(10.0)
-    assert l0_at_loss_recovered(sweep, 0.7) == pytest.approx(7.5)
-    assert l0_at_loss_recovered(sweep, 0.85) == pytest.approx(15.0)
+    # halfway in loss recovered is halfway in log L0: the geometric mean
+    assert l0_at_loss_recovered(sweep, 0.7) == pytest.approx(math.sqrt(50.0))
+    assert l0_at_loss_recovered(sweep, 0.85) == pytest.approx(math.sqrt(200.0))
     assert math.isnan(l0_at_loss_recovered(sweep, 0.95))
     assert math.isnan(l0_at_loss_recovered(sweep, 0.5))

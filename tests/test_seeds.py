@@ -2,8 +2,6 @@
 "replicated in k of n seeds", bootstrap intervals, and a seeds run of the smoke config
 (Snakemake modules, one per seed) whose counts are checked against each seed's verdicts."""
 
-import shutil
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -86,31 +84,35 @@ def test_the_report_states_each_claims_count_over_seeds():
 
 
 @pytest.mark.slow
-def test_a_seeds_run_aggregates_every_seeds_verdicts(smoke_run, tmp_path):
-    from workflow_runs import snakemake
+def test_a_seeds_run_aggregates_every_seeds_verdicts(tmp_path):
+    from workflow_runs import clone_repository, planned_jobs, snakemake
 
-    clone = tmp_path / "clone"
-    shutil.copytree(smoke_run, clone, symlinks=True)
+    clone = clone_repository(tmp_path / "clone")
     (clone / "seeds.yaml").write_text(yaml.safe_dump(
         {"base": "config/smoke.yaml", "seeds": [0, 1], "workdir": "work/seeds-smoke",
          "resultsdir": "results/seeds-smoke"}))
     result = snakemake(clone, "-s", "workflow/seeds.smk", config="seeds.yaml", timeout=1500)
     assert result.returncode == 0, result.stderr[-4000:]
-    text = result.stdout + result.stderr
-    # seed 0 is the smoke run itself: its model is reused, seed 1 trains its own
-    assert "seed1_train_model" in text and "seed0_train_model" not in text
     table = pd.read_csv(clone / "results" / "seeds-smoke" / "seeds.csv").set_index("key")
+    seed_1 = clone / "work" / "seeds-smoke" / "seed-1"
+    # seed 0 is the smoke run itself (its folders); seed 1 trained its own organism
     by_seed = {0: pd.read_csv(clone / "results" / "smoke" / "report" / "verdicts.csv"),
-               1: pd.read_csv(clone / "work" / "seeds-smoke" / "seed-1" / "results" / "report" / "verdicts.csv")}
-    assert (clone / "work" / "seeds-smoke" / "seed-1" / "results" / "REPORT.md").exists()
+               1: pd.read_csv(seed_1 / "results" / "report" / "verdicts.csv")}
+    assert (seed_1 / "model" / "config.json").exists() and (seed_1 / "results" / "REPORT.md").exists()
+    world = {seed: pd.read_csv(folder / "world" / "athletes.csv")
+             for seed, folder in ((0, clone / "work" / "smoke"), (1, seed_1))}
+    assert not world[0]["name"].equals(world[1]["name"])  # a different world
     for key, row in table.iterrows():
         verdicts = [frame.set_index("key").loc[key, "verdict"] for frame in by_seed.values()]
         assert row["replicated"] == verdicts.count("yes")
         assert row["testable"] == len([v for v in verdicts if v != "not testable here"])
     assert (clone / "results" / "seeds-smoke" / "SEEDS.md").read_text().startswith("# The replication over seeds")
-    # the base run's report then states the count over seeds for every claim
+    # the base run is seed 0's: nothing of it reruns, except its report, which now reads
+    # the aggregate and states the count over seeds for every claim
     overlay = clone / "with-seeds.yaml"
     overlay.write_text(yaml.safe_dump({"report": {"seeds": "results/seeds-smoke/seeds.csv"}}))
+    planned = planned_jobs(snakemake(clone, "-n", "--configfile", "config/smoke.yaml", str(overlay)))
+    assert set(planned) <= {"build_report", "archive_results", "all"}, planned
     result = snakemake(clone, "--configfile", "config/smoke.yaml", str(overlay), timeout=900)
     assert result.returncode == 0, result.stderr[-4000:]
     report = (clone / "results" / "smoke" / "REPORT.md").read_text()

@@ -9,12 +9,11 @@ are named seed<N>_<rule>. A seed whose seeds equal the base config's is the base
 the aggregate of all verdicts is archived under the config's resultsdir.
 """
 
-import os
+from pathlib import Path
 
-import yaml
 from snakemake.utils import min_version
 
-from factlens.seeds import same_seeds, seeded_config
+from factlens.seeds import base_config, same_seeds, seed_folders, seeded_config
 
 min_version("9.0")
 
@@ -22,26 +21,17 @@ min_version("9.0")
 configfile: "config/seeds.yaml"
 
 
-with open(config["base"]) as stream:
-    BASE = yaml.safe_load(stream)
+BASE = base_config(config["base"])
 SEEDS = config["seeds"]
 if len(SEEDS) < 2 or len(set(SEEDS)) < len(SEEDS):
     raise ValueError(f"seeds: give at least two distinct seeds, got {SEEDS}")
 AGGREGATE = config["resultsdir"]
-
-
-def seed_folders(seed):
-    """(workdir, resultsdir) of one seed's run: the base run's own, if its seeds are this one."""
-    if same_seeds(BASE, seed):
-        return BASE["workdir"], BASE["resultsdir"]
-    own = f"{config['workdir']}/seed-{seed}"
-    return own, f"{own}/results"
-
+FOLDERS = {seed: seed_folders(BASE, seed, config["workdir"]) for seed in SEEDS}
+SRC = Path(workflow.basedir).parent / "src" / "factlens"
 
 # Snakemake's module API directly: the `module` statement cannot take its name from a
 # loop variable.
-for seed in SEEDS:
-    workdir_, resultsdir_ = seed_folders(seed)
+for seed, (workdir_, resultsdir_) in FOLDERS.items():
     workflow.module(name=f"seed{seed}", snakefile="../Snakefile",
                     config=seeded_config(BASE, seed, workdir_, resultsdir_))
     workflow.userule(rules=["*"], from_module=f"seed{seed}", exclude_rules=[],
@@ -51,12 +41,11 @@ for seed in SEEDS:
 rule aggregate_seeds:
     default_target: True
     input:
-        verdicts=[f"{seed_folders(seed)[1]}/report/verdicts.csv" for seed in SEEDS],
+        verdicts=[f"{FOLDERS[seed][1]}/report/verdicts.csv" for seed in SEEDS],
         # each other seed's full report (the base run's is made by the base workflow, where
         # it reads this aggregate)
-        reports=[f"{seed_folders(seed)[1]}/REPORT.md" for seed in SEEDS if not same_seeds(BASE, seed)],
-        code=[os.path.join(workflow.basedir, "..", "src", "factlens", module)
-              for module in ("seeds.py", "stages/aggregate_seeds.py", "io.py", "cli.py")],
+        reports=[f"{FOLDERS[seed][1]}/REPORT.md" for seed in SEEDS if not same_seeds(BASE, seed)],
+        code=[f"{SRC}/{module}" for module in ("seeds.py", "stages/aggregate_seeds.py", "io.py", "cli.py")],
     output:
         table=f"{AGGREGATE}/seeds.csv",
         by_seed=f"{AGGREGATE}/verdicts.csv",
@@ -70,6 +59,12 @@ rule aggregate_seeds:
         "../environment.yml"
     log:
         f"{config['workdir']}/logs/aggregate_seeds.log",
+    benchmark:
+        f"{config['workdir']}/benchmarks/aggregate_seeds.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
     shell:
         "python -m factlens aggregate-seeds --verdicts {params.verdicts} --base {params.base:q}"
         " --table {output.table:q} --by-seed {output.by_seed:q} --summary {output.summary:q}"

@@ -32,8 +32,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from factlens.editing import edit_hooks, rank_one_edit
-from factlens.intervention import (along, outcome_from_differences, pair_logit_differences,
-                                   patching_outcome)
+from factlens.intervention import along, outcome_from_differences, pair_logit_differences
 from factlens.subspace import class_separation, outside_natural_range, patch_along, split_direction
 
 MIN_EFFECT = 0.1
@@ -72,18 +71,18 @@ def baseline_directions(activations: torch.Tensor, labels: torch.Tensor, train: 
 
 
 def edit_outcome(model, prompts, hook: str, activations: torch.Tensor, base: torch.Tensor,
-                 source: torch.Tensor, answer_ids: torch.Tensor, direction: torch.Tensor) -> dict:
-    """The 1-D patch along `direction` at an MLP's hidden layer and its rank-1 W_out edit,
-    side by side: FLDD and interchange of the edit, and the fraction of pairs on which
-    edit and patch agree about switching the answer."""
+                 source: torch.Tensor, answer_ids: torch.Tensor, direction: torch.Tensor,
+                 patched: dict) -> dict:
+    """The rank-1 W_out edit equivalent to the 1-D patch along `direction` at an MLP's
+    hidden layer, beside that patch (`patched`: its pair logit differences): FLDD and
+    interchange of the edit, and the fraction of pairs on which edit and patch agree
+    about switching the answer."""
     layer = int(hook.split(".")[1])
     w_out = model.W_out[layer].detach().float().cpu()
 
     def hooks_for(b, s):
         return edit_hooks(layer, *rank_one_edit(activations[b], activations[s], direction, w_out))
 
-    patched = pair_logit_differences(model, prompts, hook, activations, base, source, answer_ids,
-                                     along(direction))
     edited = pair_logit_differences(model, prompts, hook, activations, base, source, answer_ids,
                                     edit_hooks=hooks_for)
     outcome = outcome_from_differences(edited)
@@ -101,14 +100,15 @@ def check_direction(model, prompts, hook: str, activations: torch.Tensor, base: 
     labels = prompts.label[test]
     natural = activations[test]
     row_unit = v_row / v_row.norm() if v_row.norm() > 1e-6 else None
-    rows = []
+    rows, differences = [], {}
     for variant, vector in (("v", direction), ("v_row", v_row), ("v_null", v_null)):
         norm = float(vector.norm())
         row = {"variant": variant, "norm": norm, "fldd": np.nan, "interchange_accuracy": np.nan,
                "separation": np.nan}
         if norm > 1e-6:
-            row.update(patching_outcome(model, prompts, hook, activations, base, source,
-                                        answer_ids, vector))
+            differences[variant] = pair_logit_differences(model, prompts, hook, activations, base,
+                                                           source, answer_ids, along(vector))
+            row.update(outcome_from_differences(differences[variant]))
             row["separation"] = class_separation(natural @ (vector / norm), labels)
         if variant == "v" and row_unit is not None:
             patched = patch_along(activations[base], activations[source], direction)
@@ -118,7 +118,7 @@ def check_direction(model, prompts, hook: str, activations: torch.Tensor, base: 
     if hook.endswith("mlp.hook_post"):
         rows.append({"variant": "rank-1 edit", "norm": 1.0,
                      **edit_outcome(model, prompts, hook, activations, base, source, answer_ids,
-                                    direction)})
+                                    direction, differences["v"])})
     return rows
 
 

@@ -52,6 +52,28 @@ def seeded_config(base: dict, seed: int, workdir: str, resultsdir: str) -> dict:
     return config
 
 
+def base_config(overlays, workflow_config: str = "config/config.yaml") -> dict:
+    """The config a base run sees: the workflow's own configfile with each overlay merged
+    on top, as Snakemake's `--configfile` does."""
+    import yaml
+    from snakemake.utils import update_config
+
+    merged = {}
+    for path in [workflow_config, *([overlays] if isinstance(overlays, str) else overlays)]:
+        with open(path) as stream:
+            update_config(merged, yaml.safe_load(stream))
+    return merged
+
+
+def seed_folders(base: dict, seed: int, workdir: str) -> tuple[str, str]:
+    """(workdir, resultsdir) of one seed's run: the base run's own if its seeds are this
+    one (the run is reused), else workdir/seed-N and its results inside it."""
+    if same_seeds(base, seed):
+        return base["workdir"], base["resultsdir"]
+    own = f"{workdir}/seed-{seed}"
+    return own, f"{own}/results"
+
+
 def aggregate(verdicts: pd.DataFrame) -> pd.DataFrame:
     """Per claim (in the report's order): the verdict of each seed, how many replicated
     out of the seeds where it was testable, and the headline number's spread."""

@@ -25,6 +25,8 @@ rule claim_verdicts:
         CONDA_ENV
     log:
         f"{WORK}/logs/claim_verdicts.log",
+    benchmark:
+        f"{WORK}/benchmarks/claim_verdicts.tsv"
     threads: 1
     resources:
         mem_mb=1000,

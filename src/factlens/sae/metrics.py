@@ -53,8 +53,10 @@ def loss_recovered(ce_clean: float, ce_zero: float, ce_sae: float) -> dict:
 
 
 def l0_at_loss_recovered(frame: pd.DataFrame, target: float) -> float:
-    """The L0 an architecture needs to reach `target` loss recovered, by linear
-    interpolation along its sweep sorted by L0 (NaN outside the swept range)."""
+    """The L0 an architecture needs to reach `target` loss recovered, interpolating log L0
+    linearly in loss recovered between neighbouring points of its sweep sorted by L0
+    (L0 spans orders of magnitude and the Pareto curves are plotted against log L0; NaN
+    outside the swept range)."""
     ordered = frame.sort_values("l0")
     recovered, l0 = ordered["loss_recovered"].to_numpy(), ordered["l0"].to_numpy()
     # loss recovered rises with L0 along a sweep; keep the monotone envelope
@@ -65,4 +67,5 @@ def l0_at_loss_recovered(frame: pd.DataFrame, target: float) -> float:
     if index == 0 or envelope[index] == target:
         return float(l0[index])
     low, high = envelope[index - 1], envelope[index]
-    return float(l0[index - 1] + (target - low) / (high - low) * (l0[index] - l0[index - 1]))
+    fraction = (target - low) / (high - low)
+    return float(np.exp(np.log(l0[index - 1]) + fraction * (np.log(l0[index]) - np.log(l0[index - 1]))))

@@ -67,19 +67,21 @@ def log_l0_axis(axis, **labels) -> None:
 
 
 def pareto_figure(table: pd.DataFrame):
-    """L0 vs loss recovered and L0 vs FVU, one row per hook point."""
+    """L0 against loss recovered, Delta CE (the spliced model's extra next-token loss)
+    and FVU, one row per hook point."""
     hooks = sorted(table["hook_name"].unique())
     sns.set_theme(style="whitegrid", context="paper")
-    figure, axes = plt.subplots(len(hooks), 2, figsize=(9, 3.2 * len(hooks)), squeeze=False)
+    figure, axes = plt.subplots(len(hooks), 3, figsize=(13, 3.2 * len(hooks)), squeeze=False)
     plotted = table.assign(architecture=table["architecture"].map(LABELS))
     for row, hook in enumerate(hooks):
         site = plotted[plotted["hook_name"] == hook]
-        for column, metric in enumerate(("loss_recovered", "fvu")):
+        for column, (metric, label) in enumerate((("loss_recovered", "loss recovered"),
+                                                  ("delta_lm_loss", "Delta CE (nats)"), ("fvu", "FVU"))):
             axis = axes[row, column]
             sns.lineplot(data=site, x="l0", y=metric, hue="architecture", marker="o",
-                         sort=True, estimator=None, ax=axis, hue_order=list(LABELS.values()))
-            log_l0_axis(axis, xlabel="L0 (active latents per token)",
-                        ylabel=metric.replace("_", " "), title=f"{hook}")
+                         sort=True, estimator=None, ax=axis, hue_order=list(LABELS.values()),
+                         legend=column == 0)
+            log_l0_axis(axis, xlabel="L0 (active latents per token)", ylabel=label, title=f"{hook}")
     figure.tight_layout()
     return figure
 
