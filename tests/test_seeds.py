@@ -85,7 +85,7 @@ def test_the_report_states_each_claims_count_over_seeds():
 
 @pytest.mark.slow
 def test_a_seeds_run_aggregates_every_seeds_verdicts(tmp_path):
-    from workflow_runs import clone_repository, planned_jobs, snakemake
+    from workflow_runs import clone_repository, factlens, planned_jobs, snakemake
 
     clone = clone_repository(tmp_path / "clone")
     (clone / "seeds.yaml").write_text(yaml.safe_dump(
@@ -107,6 +107,8 @@ def test_a_seeds_run_aggregates_every_seeds_verdicts(tmp_path):
         assert row["replicated"] == verdicts.count("yes")
         assert row["testable"] == len([v for v in verdicts if v != "not testable here"])
     assert (clone / "results" / "seeds-smoke" / "SEEDS.md").read_text().startswith("# The replication over seeds")
+    verified = factlens(clone, "verify", "--manifest", "results/seeds-smoke/MANIFEST.json")
+    assert verified.returncode == 0, verified.stderr[-2000:]
     # the base run is seed 0's: nothing of it reruns, except its report, which now reads
     # the aggregate and states the count over seeds for every claim
     overlay = clone / "with-seeds.yaml"

@@ -9,6 +9,8 @@ are named seed<N>_<rule>. A seed whose seeds equal the base config's is the base
 the aggregate of all verdicts is archived under the config's resultsdir.
 """
 
+import json
+import os
 from pathlib import Path
 
 from snakemake.utils import min_version
@@ -39,7 +41,6 @@ for seed, (workdir_, resultsdir_) in FOLDERS.items():
 
 
 rule aggregate_seeds:
-    default_target: True
     input:
         verdicts=[f"{FOLDERS[seed][1]}/report/verdicts.csv" for seed in SEEDS],
         # each other seed's full report (the base run's is made by the base workflow, where
@@ -69,3 +70,33 @@ rule aggregate_seeds:
         "python -m factlens aggregate-seeds --verdicts {params.verdicts} --base {params.base:q}"
         " --table {output.table:q} --by-seed {output.by_seed:q} --summary {output.summary:q}"
         " --figure {output.figure:q} 2> {log:q}"
+
+
+rule archive_seeds:
+    default_target: True
+    input:
+        code=[f"{SRC}/{module}" for module in ("archive.py", "stages/archive.py")],
+        results=rules.aggregate_seeds.output,
+    output:
+        manifest=f"{AGGREGATE}/MANIFEST.json",
+    params:
+        config=json.dumps({"seeds": config, "base": BASE}, sort_keys=True),
+        root=lambda w, output: os.path.dirname(output.manifest),
+        # every seed's job times but the base run's (those are in its own manifest)
+        benchmarks=config["workdir"],
+        # lint: the repository itself, on purpose (git is asked for its commit)
+        repository=str(Path(workflow.basedir).parent),
+    conda:
+        "../environment.yml"
+    log:
+        f"{config['workdir']}/logs/archive_seeds.log",
+    benchmark:
+        f"{config['workdir']}/benchmarks/archive_seeds.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "python -m factlens archive --files {input.results:q} --root {params.root:q}"
+        " --config {params.config:q} --benchmarks {params.benchmarks:q}"
+        " --repository {params.repository:q} --manifest {output.manifest:q} 2> {log:q}"

@@ -125,9 +125,10 @@ def render_report(claims: list[Claim], setup: pd.DataFrame, model_name: str, org
                   f"Verdict rule: {claim.rule}. Table: `report/{claim.key}.csv`.", ""]
         if claim.key in over_seeds:
             spread = over_seeds[claim.key]
-            lines += [f"Over seeds: replicated in {replicated_in(spread)} ({spread['verdicts']}); "
-                      f"{spread['metric']}: mean {spread['mean']:.3g}, sd {spread['sd']:.3g}, "
-                      f"range {spread['min']:.3g}-{spread['max']:.3g}.", ""]
+            numbers = ("" if pd.isna(spread["mean"]) else
+                       f"; {spread['metric']}: mean {spread['mean']:.3g}, sd {spread['sd']:.3g}, "
+                       f"range {spread['min']:.3g}-{spread['max']:.3g}")
+            lines += [f"Over seeds: replicated in {replicated_in(spread)} ({spread['verdicts']}){numbers}.", ""]
         lines += [f"![{claim.key}]({figure})" for figure in claim.figures]
     return "\n".join(lines) + "\n"
 
