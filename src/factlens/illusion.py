@@ -118,7 +118,9 @@ def check_direction(model, prompts, hook: str, activations: torch.Tensor, base: 
     if hook.endswith("mlp.hook_post"):
         rows.append({"variant": "rank-1 edit", "norm": 1.0,
                      **edit_outcome(model, prompts, hook, activations, base, source, answer_ids,
-                                    direction, differences["v"])})
+                                    direction, differences.get("v") or pair_logit_differences(
+                                        model, prompts, hook, activations, base, source, answer_ids,
+                                        along(direction)))})
     return rows
 
 
