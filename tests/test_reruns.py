@@ -14,7 +14,7 @@ import yaml
 from conftest import REPO
 from workflow_runs import SMOKE, clone_repository, factlens, planned_jobs, snakemake
 
-DOWNSTREAM = {"build_report": 1, "archive_results": 1, "all": 1}
+DOWNSTREAM = {"claim_verdicts": 1, "build_report": 1, "archive_results": 1, "all": 1}
 
 
 def changed_config(tmp_path, change) -> str:

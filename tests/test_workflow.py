@@ -88,6 +88,8 @@ def test_report_states_every_claim_with_its_tables_and_figures(smoke_run):
     for link in [line[line.index("](") + 2:-1] for line in report.splitlines() if line.startswith("![")]:
         assert (results / link).exists(), link
     for table in (results / "report").glob("*.csv"):
+        if table.name == "verdicts.csv":  # the verdicts for the seeds run, not a claim table
+            continue
         frame = pd.read_csv(table)
         assert len(frame.columns) >= 2
         assert (table.with_suffix(".md")).read_text().startswith("|")

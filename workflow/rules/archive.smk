@@ -28,6 +28,7 @@ rule archive_results:
         mem_mb=1000,
         runtime=5,
     shell:
-        "python -m factlens archive --files {input.results:q} {input.report:q} --root {params.root:q}"
+        "python -m factlens archive --files {input.results:q} {input.report:q} {input.verdicts:q}"
+        " --root {params.root:q}"
         " --config {params.config:q} --benchmarks {params.benchmarks:q}"
         " --repository {params.repository:q} --manifest {output.manifest:q} 2> {log:q}"
