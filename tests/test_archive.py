@@ -142,24 +142,37 @@ def test_localisation_verdict(hook, restored, gather, replicated):
     assert probe.table.loc[2, "ours"] == "97.0%"  # the final-token positive control
 
 
-def sweep_tables(gated_l0: float, baseline_gammas=(0.9, 0.8), gated_gammas=(1.0, 0.99)):
+def sweep_tables(gated_l0: float, baseline_gammas=(0.9, 0.8), gated_gammas=(1.0, 0.99),
+                 interval=(None, None)):
     sweep = pd.DataFrame({"hook_name": "h", "architecture": ["standard"] * 2 + ["gated"] * 2,
                           "sparsity_coefficient": [0.1, 0.4, 0.2, 0.8],
-                          "shrinkage_gamma": [*baseline_gammas, *gated_gammas]})
-    equal = pd.DataFrame({"hook_name": "h", "loss_recovered": [0.95, 0.95],
-                          "architecture": ["standard", "gated"], "l0_needed": [20.0, gated_l0],
-                          "l0_ratio_to_baseline": [1.0, gated_l0 / 20]})
+                          "shrinkage_gamma": [*baseline_gammas, *gated_gammas],
+                          "ce_clean": 1.0, "ce_zero_ablation": 3.5})
+    ratio = gated_l0 / 20
+    low, high = (ratio - 0.02 if interval[0] is None else interval[0],
+                 ratio + 0.02 if interval[1] is None else interval[1])
+    equal = pd.DataFrame({"hook_name": "h", "architecture": "gated", "loss_recovered": [0.9, 0.95],
+                          "l0_needed": [gated_l0 * 0.8, gated_l0], "l0_baseline": [16.0, 20.0],
+                          "l0_ratio_to_baseline": ratio, "ratio_low": low, "ratio_high": high,
+                          "resamples_in_range": 1.0})
     return sweep, equal
 
 
 def test_sae_verdicts():
     gated, jumprelu, shrinkage = sae_claims(*sweep_tables(gated_l0=10.0))
-    assert gated.replicated and "0.5x-0.5x" in gated.summary
-    assert not jumprelu.replicated and len(jumprelu.table) == 0  # not in this sweep
+    assert gated.replicated and "0.5x-0.5x" in gated.summary and "not settled" not in gated.summary
+    assert "h 0.5x-0.5x (intervals 0.48x-0.52x; zero ablation costs 2.5 nats)" in gated.summary
+    assert gated.table["95% interval"].tolist() == ["[0.48, 0.52]"] * 2
+    assert jumprelu.verdict == "not testable here" and len(jumprelu.table) == 0  # not in this sweep
     assert shrinkage.replicated
     assert not sae_claims(*sweep_tables(gated_l0=19.0))[0].replicated
     assert not sae_claims(*sweep_tables(10.0, baseline_gammas=(0.8, 0.9)))[2].replicated  # rising
     assert not sae_claims(*sweep_tables(10.0, gated_gammas=(0.9, 0.8)))[2].replicated
+    # an interval reaching across the 0.75 threshold leaves the verdict unsettled, either way
+    assert "not settled" in sae_claims(*sweep_tables(10.0, interval=(0.4, 0.8)))[0].summary
+    unsettled_no = sae_claims(*sweep_tables(16.0, interval=(0.7, 0.9)))[0]
+    assert not unsettled_no.replicated and "not settled" in unsettled_no.summary
+    assert "not settled" not in sae_claims(*sweep_tables(19.0))[0].summary
 
 
 def das_summary(role: str, hook: str, verdict: str, fldd_v: float, v_row: float, whole: float,

@@ -3,6 +3,7 @@ reconstructions, loss recovered on a real (tiny) model, and the Pareto interpola
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -10,8 +11,9 @@ import torch
 from factlens.activations import token_stream
 from factlens.loading import load_model
 from factlens.sae.base import SparseAutoencoder
-from factlens.sae.metrics import l0_at_loss_recovered, loss_recovered, reconstruction_metrics
-from factlens.splicing import next_token_loss, spliced_cross_entropy, zero_ablation
+from factlens.sae.metrics import (active_per_token, l0_at_loss_recovered, log_l0_at, loss_recovered,
+                                  reconstruction_metrics)
+from factlens.splicing import next_token_loss, sequence_cross_entropy, spliced_cross_entropy, zero_ablation
 
 
 class LinearSAE(SparseAutoencoder):
@@ -74,12 +76,13 @@ def test_next_token_loss_matches_cross_entropy():
     ids = torch.randint(0, 11, (2, 5))
     mask = torch.ones(2, 5, dtype=torch.bool)
     mask[0, 3] = False  # target at position 3 is skipped
-    total, count = next_token_loss(logits, ids, mask)
+    total, count = next_token_loss(logits, ids, mask)  # per row
     reference = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 11), ids[:, 1:].reshape(-1),
                                                   reduction="none").view(2, 4)
     keep = mask[:, 1:]
-    assert count == keep.sum()
-    assert total == pytest.approx(float(reference[keep].sum()), rel=1e-5)
+    assert count.tolist() == [3, 4]
+    for row in range(2):
+        assert total[row] == pytest.approx(float(reference[row][keep[row]].sum()), rel=1e-5)
 
 
 def test_spliced_identity_recovers_all_loss_and_zero_recovers_none(tiny_model_dirs, tiny_world):
@@ -96,7 +99,14 @@ def test_spliced_identity_recovers_all_loss_and_zero_recovers_none(tiny_model_di
     with torch.no_grad():
         logits = model(stream.input_ids)
     total, count = next_token_loss(logits, stream.input_ids, stream.keep)
-    assert losses["clean"] == pytest.approx(float(total / count), rel=1e-5)
+    assert losses["clean"] == pytest.approx(float(total.sum() / count.sum()), rel=1e-5)
+    # per sequence: the identity splice changes no sequence's loss, zero ablation every one
+    sums, targets = sequence_cross_entropy(model, stream.input_ids, stream.keep, hook, {
+        "clean": None, "zero": zero_ablation, "identity": lambda a: a}, batch_rows=3)
+    assert len(targets) == len(stream.input_ids) and torch.equal(targets, count.double())
+    assert torch.allclose(sums["identity"], sums["clean"], atol=1e-4)
+    assert torch.allclose(sums["clean"], total.double(), rtol=1e-5)
+    assert (sums["zero"] != sums["clean"]).all()
 
 
 def test_l0_needed_interpolates_along_the_sweep():
@@ -107,3 +117,22 @@ def test_l0_needed_interpolates_along_the_sweep():
     assert l0_at_loss_recovered(sweep, 0.85) == pytest.approx(math.sqrt(200.0))
     assert math.isnan(l0_at_loss_recovered(sweep, 0.95))
     assert math.isnan(l0_at_loss_recovered(sweep, 0.5))
+
+
+def test_l0_interpolation_runs_over_a_batch_of_sweeps_as_over_each_alone():
+    rng = np.random.default_rng(0)
+    l0 = np.exp(rng.uniform(0, 4, (5, 7)))  # 5 SAEs, 7 resampled versions of the sweep
+    recovered = rng.uniform(0.3, 1.0, (5, 7))
+    batched = log_l0_at(l0, recovered, 0.7)
+    for column in range(7):
+        alone = l0_at_loss_recovered(pd.DataFrame({"l0": l0[:, column], "loss_recovered": recovered[:, column]}), 0.7)
+        assert batched[column] == pytest.approx(alone, nan_ok=True)
+    assert np.isfinite(batched).any()
+
+
+def test_active_latents_per_token_average_to_l0():
+    sae = LinearSAE(8)  # features = inputs: about half are positive
+    x = torch.randn(300, 8)
+    active = active_per_token(sae, x, batch_size=64)
+    assert active.shape == (300,) and torch.equal(active, (sae.features(x) > 0).sum(-1))
+    assert active.double().mean().item() == pytest.approx(reconstruction_metrics(sae, x)["l0"])

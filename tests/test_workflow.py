@@ -75,6 +75,19 @@ def test_sae_sweep_outputs(smoke_run):
     for name in ("pareto.png", "pareto.pdf", "shrinkage.png", "sweep.md",
                  "l0_at_equal_loss_recovered.csv"):
         assert (results / name).exists()
+    # one evaluation table per hook; its per-sequence sums give back the table's metrics
+    for hook, site in sweep.groupby("hook_name"):
+        assert len(pd.read_csv(results / hook / "metrics.csv")) == len(site)
+        sequences = pd.read_parquet(results / hook / "sequences.parquet")
+        reference = sequences[sequences.architecture.isin(["clean", "zero_ablation"])]
+        clean, zero = (reference[reference.architecture == name]["ce_sum"].sum() for name in ("clean", "zero_ablation"))
+        for row in site.itertuples():
+            runs = sequences[(sequences.architecture == row.architecture)
+                             & (sequences.sparsity_coefficient == row.sparsity_coefficient)]
+            assert runs["active"].sum() / runs["positions"].sum() == pytest.approx(row.l0, rel=1e-4)
+            assert (zero - runs["ce_sum"].sum()) / (zero - clean) == pytest.approx(row.loss_recovered, abs=1e-4)
+    comparison = pd.read_csv(results / "l0_at_equal_loss_recovered.csv")
+    assert {"l0_baseline", "ratio_low", "ratio_high", "resamples_in_range"} <= set(comparison.columns)
     sae = smoke_run / "work" / "smoke" / "saes" / "blocks.1.hook_resid_post" / "gated" / "0.2"
     assert json.loads((sae / "cfg.json").read_text())["architecture"] == "gated"
 

@@ -37,7 +37,7 @@ def file_kind(path: str) -> str:
     suffix = Path(path).suffix
     if suffix in FIGURE_SUFFIXES:
         return "figure"
-    return {".csv": "table", ".json": "metrics"}.get(suffix, "text")
+    return {".csv": "table", ".parquet": "table", ".json": "metrics"}.get(suffix, "text")
 
 
 def package_versions() -> dict[str, str]:

@@ -18,19 +18,20 @@ Replacement = Callable[[torch.Tensor], torch.Tensor]
 
 def next_token_loss(logits: torch.Tensor, input_ids: torch.Tensor,
                     target_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed cross-entropy of predicting each kept next token, and the count."""
+    """Per row: the summed cross-entropy of predicting each kept next token, and the count."""
     log_probs = logits[:, :-1].float().log_softmax(-1)
     targets = input_ids[:, 1:]
     nll = -log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     mask = target_mask[:, 1:].to(nll.dtype)
-    return (nll * mask).sum(), mask.sum()
+    return (nll * mask).sum(-1), mask.sum(-1)
 
 
 @torch.no_grad()
-def spliced_cross_entropy(model, input_ids: torch.Tensor, keep: torch.Tensor, hook: str,
-                          replacements: dict[str, Replacement | None],
-                          batch_rows: int = 32) -> dict[str, float]:
-    """Mean next-token CE with the activation at `hook` replaced, per named replacement.
+def sequence_cross_entropy(model, input_ids: torch.Tensor, keep: torch.Tensor, hook: str,
+                           replacements: dict[str, Replacement | None],
+                           batch_rows: int = 32) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Summed next-token CE per sequence (row) with the activation at `hook` replaced, per
+    named replacement, and the number of predicted tokens per sequence.
 
     `replacements` maps a name to a function of the activations at the kept positions
     (shape [tokens, d]) returning their replacement; None runs the model clean.
@@ -38,8 +39,8 @@ def spliced_cross_entropy(model, input_ids: torch.Tensor, keep: torch.Tensor, ho
     """
     check_hook_name(model, hook)
     device = next(model.parameters()).device
-    totals = {name: 0.0 for name in replacements}
-    count = 0.0
+    sums = {name: [] for name in replacements}
+    counts = []
     for start in range(0, len(input_ids), batch_rows):
         ids = input_ids[start:start + batch_rows].to(device)
         mask = keep[start:start + batch_rows].to(device)
@@ -49,9 +50,18 @@ def spliced_cross_entropy(model, input_ids: torch.Tensor, keep: torch.Tensor, ho
             else:
                 logits = model.run_with_hooks(ids, fwd_hooks=[(hook, _splice(replace, mask))])
             loss, n = next_token_loss(logits, ids, mask)
-            totals[name] += loss.item()
-        count += n.item()
-    return {name: total / count for name, total in totals.items()}
+            sums[name].append(loss.double().cpu())
+        counts.append(n.double().cpu())
+    return {name: torch.cat(rows) for name, rows in sums.items()}, torch.cat(counts)
+
+
+def spliced_cross_entropy(model, input_ids: torch.Tensor, keep: torch.Tensor, hook: str,
+                          replacements: dict[str, Replacement | None],
+                          batch_rows: int = 32) -> dict[str, float]:
+    """Mean next-token CE over all kept targets, per named replacement (see
+    `sequence_cross_entropy`)."""
+    sums, counts = sequence_cross_entropy(model, input_ids, keep, hook, replacements, batch_rows)
+    return {name: float(total.sum() / counts.sum()) for name, total in sums.items()}
 
 
 def _splice(replace: Replacement, mask: torch.Tensor):

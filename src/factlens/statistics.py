@@ -31,3 +31,24 @@ def bootstrap_mean(values, resamples: int = 1000, seed: int = 0) -> tuple[float,
     """95% interval of the mean of per-unit values (e.g. 0/1 correctness per pair)."""
     values = np.asarray(values, float)
     return bootstrap_ratio(values, np.ones_like(values), resamples, seed)
+
+
+def resampled_sums(columns: dict[str, np.ndarray], resamples: int = 1000,
+                   seed: int = 0) -> dict[str, np.ndarray]:
+    """Each per-unit column summed over `resamples` bootstrap resamples of the units, the
+    same resamples for every column (paired): {name: array [resamples]}. For statistics
+    built from several sums through a step scipy's bootstrap cannot vectorise (e.g. the
+    interpolation along an SAE sweep)."""
+    n = len(next(iter(columns.values())))
+    counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1 / n), size=resamples)
+    return {name: counts @ np.asarray(values, float) for name, values in columns.items()}
+
+
+def percentile_interval(values: np.ndarray) -> tuple[float, float]:
+    """The percentile 95% interval of bootstrap replicates, ignoring undefined (NaN) ones."""
+    values = np.asarray(values, float)
+    if not np.isfinite(values).any():
+        return (np.nan, np.nan)
+    tail = 100 * (1 - CONFIDENCE) / 2
+    low, high = np.nanpercentile(values, [tail, 100 - tail])
+    return float(low), float(high)

@@ -74,7 +74,7 @@ def corpus_flags(split):
         if DATASET is None:
             return f"--corpus {shlex.quote(input.corpus)}"
         return (f"--dataset {shlex.quote(as_json(DATASET))}"
-                f" --split {shlex.quote(DATASET.get(split + '_split', SPLIT_DEFAULTS[split]))}")
+                f" --split {shlex.quote(DATASET.get(f'{split}_split', SPLIT_DEFAULTS[split]))}")
     return flags
 SPLIT_TOKENS = {"train": config["activations"]["train_tokens"],
                 "heldout": config["activations"]["heldout_tokens"]}
@@ -152,6 +152,6 @@ def analysis_results(wildcards=None):
         *(results_of(rules.prepare_world.output, rules.train_tokenizer.output,
                      rules.train_model.output) if ORGANISM else []),
         *results_of(direction_checks()),
-        *[f"{sae_results(*point)}/{name}" for point in sweep_points()
-          for name in ("training_log.csv", "metrics.json")],
+        *results_of(expand(rules.evaluate_saes.output, hook=SITES)),
+        *[f"{sae_results(*point)}/training_log.csv" for point in sweep_points()],
     ]

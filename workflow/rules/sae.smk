@@ -46,53 +46,51 @@ rule train_sae:
         " --log {output.log:q} 2> {log:q}"
 
 
-# One evaluation job per hook (defined in a loop, since each hook has its own set of
-# SAEs): the model, the held-out tokens and the clean and zero-ablated losses are
-# loaded or computed once and shared by every SAE at that hook.
-for hook_name in SITES:
-
-    rule:
-        name:
-            f"evaluate_saes_{hook_name.replace('.', '_')}"
-        input:
-            code("sae/__init__.py", "sae/base.py", "sae/relu.py", "sae/gated.py",
-                 "sae/jumprelu.py", "sae/topk.py", "sae/metrics.py", "sae/saving.py",
-                 "activations.py", "corpora.py", "splicing.py", "loading.py",
-                 "stages/evaluate_sae.py"),
-            weights=[f"{sae_dir(*p)}/sae_weights.safetensors" for p in site_points(hook_name)],
-            store=f"{store('heldout', hook_name)}/manifest.json",
-            corpus=corpus_input("heldout"),
-            model=MODEL if ORGANISM else [],
-        output:
-            metrics=[f"{sae_results(*p)}/metrics.json" for p in site_points(hook_name)],
-        params:
-            model=model_argument,
-            device=config["model"]["device"],
-            dtype=config["model"]["dtype"],
-            saes=lambda w, input: " ".join(folder(path) for path in input.weights),
-            store=lambda w, input: folder(input.store),
-            corpus=corpus_flags("heldout"),
-        conda:
-            CONDA_ENV
-        log:
-            f"{WORK}/logs/evaluate_saes/{hook_name}.log",
-        benchmark:
-            f"{WORK}/benchmarks/evaluate_saes/{hook_name}.tsv"
-        threads: config["threads"]
-        resources:
-            mem_mb=3000,
-            runtime=30,
-        shell:
-            "python -m factlens evaluate-sae --model {params.model:q} --threads {threads}"
-            " --device {params.device} --dtype {params.dtype} --saes {params.saes}"
-            " --store {params.store:q} {params.corpus}"
-            " --outs {output.metrics:q} 2> {log:q}"
+# One evaluation job per hook: the model, the held-out tokens and the clean and
+# zero-ablated losses are loaded or computed once and shared by every SAE at that hook.
+rule evaluate_saes:
+    input:
+        code("sae/__init__.py", "sae/base.py", "sae/relu.py", "sae/gated.py",
+             "sae/jumprelu.py", "sae/topk.py", "sae/metrics.py", "sae/saving.py",
+             "activations.py", "corpora.py", "splicing.py", "loading.py",
+             "stages/evaluate_sae.py"),
+        weights=lambda w: [f"{sae_dir(*p)}/sae_weights.safetensors" for p in site_points(w.hook)],
+        store=f"{store('heldout', '{hook}')}/manifest.json",
+        corpus=corpus_input("heldout"),
+        model=MODEL if ORGANISM else [],
+    output:
+        table=f"{RESULTS}/saes/{{hook}}/metrics.csv",
+        # per-sequence sums, archived (small) so the comparison's intervals can be redrawn
+        sequences=f"{RESULTS}/saes/{{hook}}/sequences.parquet",
+    params:
+        model=model_argument,
+        device=config["model"]["device"],
+        dtype=config["model"]["dtype"],
+        saes=lambda w, input: " ".join(shlex.quote(folder(path)) for path in input.weights),
+        store=lambda w, input: folder(input.store),
+        corpus=corpus_flags("heldout"),
+    conda:
+        CONDA_ENV
+    log:
+        f"{WORK}/logs/evaluate_saes/{{hook}}.log",
+    benchmark:
+        f"{WORK}/benchmarks/evaluate_saes/{{hook}}.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    shell:
+        "python -m factlens evaluate-sae --model {params.model:q} --threads {threads}"
+        " --device {params.device} --dtype {params.dtype} --saes {params.saes}"
+        " --store {params.store:q} {params.corpus}"
+        " --table {output.table:q} --sequences {output.sequences:q} 2> {log:q}"
 
 
 rule summarise_saes:
     input:
-        code("sae/metrics.py", "stages/summarise_saes.py"),
-        metrics=[f"{sae_results(*point)}/metrics.json" for point in sweep_points()],
+        code("sae/metrics.py", "sae/pareto.py", "statistics.py", "stages/summarise_saes.py"),
+        metrics=expand(rules.evaluate_saes.output.table, hook=SITES),
+        sequences=expand(rules.evaluate_saes.output.sequences, hook=SITES),
     output:
         table=f"{RESULTS}/saes/sweep.csv",
         markdown=f"{RESULTS}/saes/sweep.md",
@@ -113,6 +111,6 @@ rule summarise_saes:
         mem_mb=2000,
         runtime=10,
     shell:
-        "python -m factlens summarise-saes --metrics {input.metrics:q}"
+        "python -m factlens summarise-saes --metrics {input.metrics:q} --sequences {input.sequences:q}"
         " --table {output.table:q} --comparison {output.comparison:q}"
         " --pareto-figure {output.pareto:q} --shrinkage-figure {output.shrinkage:q} 2> {log:q}"

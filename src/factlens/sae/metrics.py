@@ -52,20 +52,36 @@ def loss_recovered(ce_clean: float, ce_zero: float, ce_sae: float) -> dict:
             "delta_lm_loss": ce_sae - ce_clean}
 
 
-def l0_at_loss_recovered(frame: pd.DataFrame, target: float) -> float:
-    """The L0 an architecture needs to reach `target` loss recovered, interpolating log L0
-    linearly in loss recovered between neighbouring points of its sweep sorted by L0
-    (L0 spans orders of magnitude and the Pareto curves are plotted against log L0; NaN
-    outside the swept range)."""
-    ordered = frame.sort_values("l0")
-    recovered, l0 = ordered["loss_recovered"].to_numpy(), ordered["l0"].to_numpy()
+def active_per_token(sae, activations: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+    """The number of active latents on each row of `activations` (its mean is L0)."""
+    return torch.cat([(sae.features(activations[start:start + batch_size].float()) > 0).sum(-1)
+                      for start in range(0, len(activations), batch_size)])
+
+
+def log_l0_at(l0, recovered, target: float) -> np.ndarray:
+    """The L0 needed to reach `target` loss recovered along a sweep, interpolating log L0
+    linearly in loss recovered between neighbouring points sorted by L0 (L0 spans orders of
+    magnitude and the Pareto curves are plotted against log L0); NaN outside the swept
+    range. Axis 0 of `l0` and `recovered` runs over the sweep's SAEs; any further axes
+    (e.g. bootstrap resamples) are evaluated independently."""
+    l0, recovered = np.asarray(l0, float), np.asarray(recovered, float)
+    order = np.argsort(l0, axis=0)
+    l0, recovered = np.take_along_axis(l0, order, 0), np.take_along_axis(recovered, order, 0)
     # loss recovered rises with L0 along a sweep; keep the monotone envelope
-    envelope = np.maximum.accumulate(recovered)
-    if target < envelope.min() or target > envelope.max():
-        return float("nan")
-    index = int(np.searchsorted(envelope, target))
-    if index == 0 or envelope[index] == target:
-        return float(l0[index])
-    low, high = envelope[index - 1], envelope[index]
-    fraction = (target - low) / (high - low)
-    return float(np.exp(np.log(l0[index - 1]) + fraction * (np.log(l0[index]) - np.log(l0[index - 1]))))
+    envelope = np.maximum.accumulate(recovered, axis=0)
+    high = np.argmax(envelope >= target, axis=0)[None]  # the first point reaching the target
+    low = np.maximum(high - 1, 0)
+
+    def at(values, index):
+        return np.take_along_axis(values, index, 0)[0]
+
+    gap = at(envelope, high) - at(envelope, low)
+    fraction = np.where(gap > 0, (target - at(envelope, low)) / np.where(gap > 0, gap, 1.0), 1.0)
+    log_l0 = np.log(at(l0, low)) + fraction * (np.log(at(l0, high)) - np.log(at(l0, low)))
+    inside = (target >= envelope[0]) & (target <= envelope[-1])
+    return np.where(inside, np.exp(log_l0), np.nan)
+
+
+def l0_at_loss_recovered(frame: pd.DataFrame, target: float) -> float:
+    """`log_l0_at` for one sweep given as a table with columns l0 and loss_recovered."""
+    return float(log_l0_at(frame["l0"], frame["loss_recovered"], target))

@@ -2,18 +2,23 @@
 latents, and loss recovered with each reconstruction spliced into the model.
 
 One process per hook: the model, the held-out tokens and the clean and zero-ablated
-losses are loaded or computed once and shared by every SAE at that hook."""
+losses are loaded or computed once and shared by every SAE at that hook. Besides the
+table (one row per SAE), the summed CE and active-latent counts of every held-out
+sequence are written, for bootstrap intervals over sequences (factlens.sae.pareto)."""
 
 from __future__ import annotations
 
 import logging
 
+import pandas as pd
+import torch
+
 from factlens.activations import ActivationStore, token_stream
 from factlens.corpora import add_corpus_arguments, documents_from_arguments
-from factlens.io import write_json
-from factlens.sae.metrics import loss_recovered, reconstruction_metrics
+from factlens.io import write_table
+from factlens.sae.metrics import active_per_token, loss_recovered, reconstruction_metrics
 from factlens.sae.saving import load_sae
-from factlens.splicing import spliced_cross_entropy, zero_ablation
+from factlens.splicing import sequence_cross_entropy, zero_ablation
 from factlens.stages.common import model_arguments, open_model
 
 log = logging.getLogger("factlens.sae_evaluation")
@@ -21,15 +26,36 @@ log = logging.getLogger("factlens.sae_evaluation")
 
 def add_arguments(parser) -> None:
     model_arguments(parser)
-    parser.add_argument("--saes", nargs="+", required=True, help="SAE folders (cfg.json + weights)")
-    parser.add_argument("--store", required=True, help="held-out activation store")
+    parser.add_argument("--saes", nargs="+", required=True,
+                        help="The SAE folders to evaluate (cfg.json and weights), all at one hook.")
+    parser.add_argument("--store", required=True, help="The held-out activation store of that hook.")
     add_corpus_arguments(parser, "The held-out split (with --dataset), the same as the store's.")
-    parser.add_argument("--outs", nargs="+", required=True, help="output metrics.json, one per SAE")
+    parser.add_argument("--table", required=True, help="The output CSV, one row per SAE.")
+    parser.add_argument("--sequences", required=True,
+                        help="The output CSV of per-sequence sums, one row per sequence and run.")
+
+
+def sequence_of_rows(keep: torch.Tensor, n_rows: int) -> torch.Tensor:
+    """The sequence (row of the token stream) each of the store's first `n_rows`
+    activations comes from: the store keeps the stream's kept positions in order."""
+    if int(keep.sum()) < n_rows:
+        raise ValueError(f"the held-out text gives {int(keep.sum())} tokens but the store holds "
+                         f"{n_rows} activations: the store was cached from other text")
+    ends = keep.sum(-1).cumsum(0)
+    return torch.searchsorted(ends, torch.arange(n_rows), right=True)
+
+
+def sequence_table(name: str, coefficient: float, ce_sums: torch.Tensor, targets: torch.Tensor,
+                   positions: torch.Tensor, active: torch.Tensor) -> pd.DataFrame:
+    """One run's per-sequence sums: CE over the predicted tokens, active latents over
+    the cached positions (zero for the runs without an SAE)."""
+    return pd.DataFrame({"architecture": name, "sparsity_coefficient": coefficient,
+                         "sequence": range(len(ce_sums)), "targets": targets.numpy(),
+                         "positions": positions.numpy(), "ce_sum": ce_sums.numpy(),
+                         "active": active.numpy()})
 
 
 def run(args) -> None:
-    if len(args.saes) != len(args.outs):
-        raise ValueError("--saes and --outs must have the same length")
     store = ActivationStore(args.store)
     hook = store.manifest["hook"]
     activations = store.all()
@@ -38,6 +64,13 @@ def run(args) -> None:
     budget = store.manifest["max_tokens"]
     stream = token_stream(tokenizer, documents_from_arguments(args, tokenizer, budget),
                           store.manifest["context_length"], budget)
+    rows_sequence = sequence_of_rows(stream.keep, len(activations))
+    n_sequences = len(stream.input_ids)
+    positions = torch.bincount(rows_sequence, minlength=n_sequences)
+
+    def per_sequence(per_row: torch.Tensor) -> torch.Tensor:
+        return torch.bincount(rows_sequence, weights=per_row.double(), minlength=n_sequences)
+
     saes = {}
     for folder in args.saes:
         sae, config = load_sae(folder)
@@ -45,15 +78,25 @@ def run(args) -> None:
             raise ValueError(f"{folder}: SAE was trained on {config['hook_name']!r} but the "
                              f"store holds {hook!r}")
         saes[folder] = (sae.to(device), config)
-    losses = spliced_cross_entropy(model, stream.input_ids, stream.keep, hook, {
+    ce_sums, targets = sequence_cross_entropy(model, stream.input_ids, stream.keep, hook, {
         "clean": None, "zero": zero_ablation, **{folder: sae for folder, (sae, _) in saes.items()}})
-    for (folder, (sae, config)), out in zip(saes.items(), args.outs):
+    mean_ce = {name: float(sums.sum() / targets.sum()) for name, sums in ce_sums.items()}
+    no_latents = torch.zeros(n_sequences)
+    tables = [sequence_table("clean", float("nan"), ce_sums["clean"], targets, positions, no_latents),
+              sequence_table("zero_ablation", float("nan"), ce_sums["zero"], targets, positions, no_latents)]
+    rows = []
+    for folder, (sae, config) in saes.items():
         metrics = reconstruction_metrics(sae.cpu(), activations)
-        metrics.update(loss_recovered(losses["clean"], losses["zero"], losses[folder]))
+        metrics.update(loss_recovered(mean_ce["clean"], mean_ce["zero"], mean_ce[folder]))
         metrics.update({key: config[key] for key in ("architecture", "hook_name", "d_in", "d_sae",
                                                      "sparsity_coefficient", "learning_rate",
                                                      "training_tokens")})
         log.info("%s %s lambda=%g: L0 %.2f, FVU %.3f, loss recovered %.3f, gamma %.3f",
                  config["architecture"], hook, config["sparsity_coefficient"], metrics["l0"],
                  metrics["fvu"], metrics["loss_recovered"], metrics["shrinkage_gamma"])
-        write_json(metrics, out)
+        rows.append(metrics)
+        tables.append(sequence_table(config["architecture"], config["sparsity_coefficient"],
+                                     ce_sums[folder], targets, positions,
+                                     per_sequence(active_per_token(sae, activations))))
+    write_table(pd.DataFrame(rows), args.table)
+    write_table(pd.concat(tables, ignore_index=True), args.sequences)

@@ -1,5 +1,6 @@
 """Gather the SAE sweep: one table, the Pareto figures, and the L0 each architecture
-needs to reach the same loss recovered (the Gated SAE paper's headline comparison)."""
+needs to reach the same loss recovered as the baseline (the Gated SAE paper's headline
+comparison, factlens.sae.pareto), with bootstrap intervals over held-out sequences."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ import seaborn as sns
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from factlens.io import read_json, save_figure, write_table, write_text  # noqa: E402
-from factlens.sae.metrics import l0_at_loss_recovered  # noqa: E402
+from factlens.io import save_figure, write_table, write_text  # noqa: E402
+from factlens.sae.pareto import equal_loss_comparison  # noqa: E402
 
 log = logging.getLogger("factlens.sae_summary")
 
@@ -26,37 +27,23 @@ COLUMNS = ["hook_name", "architecture", "sparsity_coefficient", "d_sae", "l0", "
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--metrics", nargs="+", required=True, help="metrics.json files")
-    parser.add_argument("--table", required=True, help="output CSV (a .md is written beside)")
-    parser.add_argument("--comparison", required=True, help="output CSV: L0 at equal loss recovered")
-    parser.add_argument("--pareto-figure", required=True, help="output PNG (+ PDF)")
-    parser.add_argument("--shrinkage-figure", required=True, help="output PNG (+ PDF)")
+    parser.add_argument("--metrics", nargs="+", required=True,
+                        help="The evaluation tables, one per hook (one row per SAE).")
+    parser.add_argument("--sequences", nargs="+", required=True,
+                        help="The per-sequence tables of the same hooks, in the same order.")
+    parser.add_argument("--table", required=True, help="The output CSV (a .md is written beside it).")
+    parser.add_argument("--comparison", required=True,
+                        help="The output CSV: L0 at matched loss recovered, with 95%% intervals.")
+    parser.add_argument("--resamples", type=int, default=1000,
+                        help="Bootstrap resamples of the held-out sequences.")
+    parser.add_argument("--pareto-figure", required=True, help="The output PNG (a PDF is written beside it).")
+    parser.add_argument("--shrinkage-figure", required=True,
+                        help="The output PNG (a PDF is written beside it).")
 
 
-def sweep_table(paths: list[str]) -> pd.DataFrame:
-    frame = pd.DataFrame([read_json(p) for p in paths])[COLUMNS]
+def sweep_table(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    frame = pd.concat(tables, ignore_index=True)[COLUMNS]
     return frame.sort_values(["hook_name", "architecture", "sparsity_coefficient"]).reset_index(drop=True)
-
-
-def equal_loss_comparison(table: pd.DataFrame, baseline: str = "standard") -> pd.DataFrame:
-    """At loss-recovered levels spanning the baseline's sweep, the L0 each architecture
-    needs (NaN outside its sweep) and its ratio to the baseline's (< 1: sparser at
-    equal fidelity; the paper reports about 0.5 for Gated at many sites)."""
-    rows = []
-    for hook, site in table.groupby("hook_name"):
-        reference = site[site["architecture"] == baseline]
-        if len(reference) < 2:
-            continue
-        low, high = reference["loss_recovered"].min(), reference["loss_recovered"].max()
-        for target in np.linspace(low, high, 3):
-            needed = {arch: l0_at_loss_recovered(group, target)
-                      for arch, group in site.groupby("architecture")}
-            for arch, l0 in needed.items():
-                rows.append({"hook_name": hook, "loss_recovered": round(float(target), 4),
-                             "architecture": arch, "l0_needed": l0,
-                             "l0_ratio_to_baseline": l0 / needed[baseline]})
-    return pd.DataFrame(rows, columns=["hook_name", "loss_recovered", "architecture",
-                                       "l0_needed", "l0_ratio_to_baseline"])
 
 
 def log_l0_axis(axis, **labels) -> None:
@@ -100,8 +87,13 @@ def shrinkage_figure(table: pd.DataFrame):
 
 
 def run(args) -> None:
-    table = sweep_table(args.metrics)
-    comparison = equal_loss_comparison(table)
+    if len(args.metrics) != len(args.sequences):
+        raise ValueError("--metrics and --sequences must name the same hooks")
+    tables = [pd.read_csv(path) for path in args.metrics]
+    table = sweep_table(tables)
+    sequences = {hook_table["hook_name"].iloc[0]: pd.read_parquet(path)
+                 for hook_table, path in zip(tables, args.sequences)}
+    comparison = equal_loss_comparison(table, sequences, resamples=args.resamples)
     write_table(table, args.table)
     write_text(table.to_markdown(index=False, floatfmt=".4g") + "\n",
                args.table.rsplit(".", 1)[0] + ".md")
