@@ -68,9 +68,10 @@ def split_by_name_parts(first: np.ndarray, last: np.ndarray, test_fraction: floa
 
 
 def probe_accuracy_by_layer(features: torch.Tensor, labels: np.ndarray, train: np.ndarray,
-                            test: np.ndarray, regularisation: float = 1.0) -> pd.DataFrame:
+                            test: np.ndarray, regularisation: float = 1.0,
+                            intervals: bool = True) -> pd.DataFrame:
     """Held-out accuracy of a multinomial logistic-regression probe at each layer, with a
-    bootstrap 95% interval over the held-out athletes."""
+    bootstrap 95% interval over the held-out athletes (NaN when `intervals` is off)."""
     rows = []
     for layer, x in enumerate(features.numpy()):
         mean, scale = x[train].mean(0), x[train].std(0) + 1e-6
@@ -78,7 +79,7 @@ def probe_accuracy_by_layer(features: torch.Tensor, labels: np.ndarray, train: n
         probe = LogisticRegression(C=regularisation, max_iter=2000)
         probe.fit(standardised[train], labels[train])
         correct = probe.predict(standardised[test]) == labels[test]
-        low, high = bootstrap_mean(correct)  # over held-out athletes
+        low, high = bootstrap_mean(correct) if intervals else (np.nan, np.nan)  # over athletes
         rows.append({"layer": layer, "site": "embed" if layer == 0 else f"resid_post {layer - 1}",
                      "regularisation": regularisation,
                      "train_accuracy": probe.score(standardised[train], labels[train]),
@@ -100,7 +101,7 @@ def select_regularisation(features: torch.Tensor, labels: np.ndarray, train: np.
         for strength in strengths:
             accuracy = [probe_accuracy_by_layer(features[layer:layer + 1], labels,
                                                 np.setdiff1d(train, chunk), chunk,
-                                                strength)["test_accuracy"].item()
+                                                strength, intervals=False)["test_accuracy"].item()
                         for chunk in chunks]
             scores.append(np.mean(accuracy))
         chosen[layer] = strengths[int(np.argmax(scores))]

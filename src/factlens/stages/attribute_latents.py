@@ -24,7 +24,7 @@ from factlens.io import save_figure, write_table  # noqa: E402
 from factlens.patching import pair_prompts, prompt_layout  # noqa: E402
 from factlens.prompts import answer_ids  # noqa: E402
 from factlens.sae.saving import load_sae  # noqa: E402
-from factlens.stages.common import model_arguments, open_model  # noqa: E402
+from factlens.stages.common import model_arguments, open_model, schema_defaults  # noqa: E402
 from factlens.world import SPORTS  # noqa: E402
 
 log = logging.getLogger("factlens.attribution")
@@ -40,20 +40,23 @@ TOTALS = ["ig8", "ig32", "ig128", "ig128_jump", "ig128_step"]
 
 def add_arguments(parser) -> None:
     model_arguments(parser)
-    parser.add_argument("--prompts", required=True, help="fact_prompts.safetensors")
-    parser.add_argument("--up-hook", required=True)
-    parser.add_argument("--up-sae", required=True, help="upstream SAE folder (its latents are the nodes)")
-    parser.add_argument("--down-hook", required=True)
+    defaults = schema_defaults(("attribution",))
+    parser.add_argument("--prompts", required=True, help="The fact prompts (fact_prompts.safetensors).")
+    parser.add_argument("--up-hook", required=True, help="The hook of the upstream SAE.")
+    parser.add_argument("--up-sae", required=True, help="The upstream SAE folder (its latents are the nodes).")
+    parser.add_argument("--down-hook", required=True, help="The hook of the downstream SAEs.")
     parser.add_argument("--down-saes", type=json.loads, required=True,
-                        help='JSON {"ReLU": folder, "JumpReLU": folder}')
-    parser.add_argument("--pairs", type=int, default=128)
-    parser.add_argument("--top", type=int, default=8, help="nodes with the largest mean |AP|")
-    parser.add_argument("--random", type=int, default=8, help="plus this many random nodes that move")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--estimates", required=True, help="output CSV, one row per pair and node")
-    parser.add_argument("--totals", required=True, help="output CSV, one row per pair: completeness")
-    parser.add_argument("--comparison", required=True, help="output CSV: agreement with AP")
-    parser.add_argument("--figure", required=True, help="output PNG (+ PDF)")
+                        help='The downstream SAE folders as JSON: {"ReLU": folder, "JumpReLU": folder}.')
+    parser.add_argument("--pairs", type=int, default=defaults["pairs"], help="How many clean/corrupt pairs.")
+    parser.add_argument("--top", type=int, default=defaults["top_latents"],
+                        help="How many nodes with the largest mean |AP| to compare.")
+    parser.add_argument("--random", type=int, default=defaults["random_latents"],
+                        help="How many random nodes that move to compare besides them.")
+    parser.add_argument("--seed", type=int, default=defaults["seed"], help="The seed of pairs and nodes.")
+    parser.add_argument("--estimates", required=True, help="The output CSV, one row per pair and node.")
+    parser.add_argument("--totals", required=True, help="The output CSV, one row per pair (completeness).")
+    parser.add_argument("--comparison", required=True, help="The output CSV: agreement with AP.")
+    parser.add_argument("--figure", required=True, help="The output PNG (a PDF is written beside it).")
 
 
 def frozen_sae(folder: str):
@@ -64,8 +67,9 @@ def frozen_sae(folder: str):
 
 
 def figure_of(estimates: pd.DataFrame, comparison: pd.DataFrame):
-    """Per downstream SAE: per-node estimates against AP, and the completeness error of
-    joint-path IG against its step count, with and without the jump term."""
+    """Per downstream SAE: per-node estimates against AP (red: the pair's joint path
+    crosses a downstream threshold), and the completeness error of joint-path IG against
+    its step count, with and without the jump term."""
     sns.set_theme(style="whitegrid", context="paper")
     panels = ["atp", "ig128", "ig128_jump", "node_ig32"]
     downstream = list(dict.fromkeys(estimates["downstream"]))
@@ -74,8 +78,10 @@ def figure_of(estimates: pd.DataFrame, comparison: pd.DataFrame):
     for row, name in zip(axes, downstream):
         part = estimates[estimates["downstream"] == name]
         for axis, method in zip(row, panels):
+            # coloured by whether the joint path crosses a downstream threshold (the blind spot)
             sns.scatterplot(data=part.assign(crossed=part["joint_crossings"] > 0), x="ap", y=method,
-                            s=8, ax=axis, legend=False, color="C0")
+                            hue="crossed", hue_order=[False, True], palette=["C0", "C3"], s=8,
+                            ax=axis, legend=method == panels[0])
             low, high = axis.get_xlim()
             axis.plot([low, high], [low, high], color="grey", ls="--", lw=0.8)
             axis.set(title=f"{name}: {method}", xlabel="activation patching", ylabel="estimate")
