@@ -83,9 +83,10 @@ def test_snakemake_lint_finds_only_the_justified_findings(arguments, modules):
     left are justified in a comment where they are raised."""
     result = subprocess.run(["snakemake", "--lint", "--nolock", *arguments],
                             cwd=REPO, capture_output=True, text=True)
-    findings = re.findall(r"^Lints for (.+?):\n\s+\* (.+?):$", result.stderr + result.stdout, re.M)
-    found = sorted((where.split(" (line")[0].split("/")[-1], re.sub(r" in line \d+\.$", "", title))
-                   for where, title in findings)
+    # every finding of every block ("Lints for WHERE:" then one "* TITLE:" line per finding)
+    blocks = re.split(r"^Lints for ", result.stderr + result.stdout, flags=re.M)[1:]
+    found = sorted((block.split(":\n")[0].split(" (line")[0].split("/")[-1], re.sub(r" in line \d+\.$", "", title))
+                   for block in blocks for title in re.findall(r"^\s+\* (.+?):$", block, re.M))
     justified = [("common.smk", "Environment variable PYTHONPATH used but not asserted with envvars directive")]
     justified += [(f"rule {prefix}archive_results" if prefix != "seeds" else "rule archive_seeds",
                    "Param repository is a prefix of input or output file but hardcoded") for prefix in modules]

@@ -68,7 +68,7 @@ rule aggregate_seeds:
         runtime=5,
     shell:
         "python -m factlens aggregate-seeds --verdicts {params.verdicts} --base {params.base:q}"
-        " --table {output.table:q} --by-seed {output.by_seed:q} --summary {output.summary:q}"
+        " --table {output.table:q} --by-seed {output.by_seed:q} --markdown {output.summary:q}"
         " --figure {output.figure:q} 2> {log:q}"
 
 

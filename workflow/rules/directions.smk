@@ -92,5 +92,5 @@ rule summarise_directions:
         runtime=5,
     shell:
         "python -m factlens summarise-directions --sites {input.sites:q} --tables {input.tables:q}"
-        " --summary {output.summary:q} --families {output.families:q} --figure {output.figure:q}"
+        " --table {output.summary:q} --families {output.families:q} --figure {output.figure:q}"
         " 2> {log:q}"

@@ -32,7 +32,7 @@ rule claim_verdicts:
         mem_mb=1000,
         runtime=5,
     shell:
-        "python -m factlens claim-verdicts --results {params.results:q} --verdicts {output.verdicts:q}"
+        "python -m factlens claim-verdicts --results {params.results:q} --table {output.verdicts:q}"
         " 2> {log:q}"
 
 

@@ -22,12 +22,13 @@ log = logging.getLogger("factlens.seeds")
 
 def add_arguments(parser) -> None:
     parser.add_argument("--verdicts", nargs="+", required=True,
-                        help="SEED=PATH: each seed's report/verdicts.csv")
-    parser.add_argument("--base", required=True, help="the base config the seeds vary (shown in the summary)")
-    parser.add_argument("--table", required=True, help="output CSV, one row per claim")
-    parser.add_argument("--by-seed", required=True, help="output CSV, one row per seed and claim")
-    parser.add_argument("--summary", required=True, help="output Markdown summary")
-    parser.add_argument("--figure", required=True, help="output PNG (+ PDF): each claim's number by seed")
+                        help="Each seed's verdicts as SEED=PATH (the run's report/verdicts.csv).")
+    parser.add_argument("--base", required=True, help="The base config the seeds vary (shown in the summary).")
+    parser.add_argument("--table", required=True, help="The output CSV, one row per claim.")
+    parser.add_argument("--by-seed", required=True, help="The output CSV, one row per seed and claim.")
+    parser.add_argument("--markdown", required=True, help="The output Markdown summary.")
+    parser.add_argument("--figure", required=True,
+                        help="The output PNG (a PDF is written beside it): each claim's number by seed.")
 
 
 def spread_figure(verdicts: pd.DataFrame):
@@ -73,5 +74,5 @@ def run(args) -> None:
             "![spread](seeds.png)", ""]
     write_table(table, args.table)
     write_table(verdicts[["seed", "key", "title", "verdict", "metric", "value"]], args.by_seed)
-    write_text("\n".join(text), args.summary)
+    write_text("\n".join(text), args.markdown)
     save_figure(spread_figure(verdicts), args.figure)

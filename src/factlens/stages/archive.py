@@ -13,12 +13,12 @@ log = logging.getLogger("factlens.archive")
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--files", nargs="+", required=True, help="archived result files")
-    parser.add_argument("--root", required=True, help="results folder the paths are relative to")
-    parser.add_argument("--config", type=json.loads, required=True, help="the run's resolved config")
-    parser.add_argument("--benchmarks", required=True, help="folder of Snakemake benchmark files")
-    parser.add_argument("--repository", required=True, help="the workflow's repository")
-    parser.add_argument("--manifest", required=True, help="output MANIFEST.json")
+    parser.add_argument("--files", nargs="+", required=True, help="The result files to archive.")
+    parser.add_argument("--root", required=True, help="The results folder the paths are relative to.")
+    parser.add_argument("--config", type=json.loads, required=True, help="The run's resolved config as JSON.")
+    parser.add_argument("--benchmarks", required=True, help="The folder of Snakemake benchmark files.")
+    parser.add_argument("--repository", required=True, help="The workflow's repository.")
+    parser.add_argument("--manifest", required=True, help="The output MANIFEST.json.")
 
 
 def run(args) -> None:

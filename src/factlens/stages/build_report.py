@@ -16,17 +16,17 @@ log = logging.getLogger("factlens.report")
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--results", required=True, help="the run's results folder")
-    parser.add_argument("--model-name", required=True, help="model name shown in the report")
+    parser.add_argument("--results", required=True, help="The run's results folder.")
+    parser.add_argument("--model-name", required=True, help="The model name shown in the report.")
     parser.add_argument("--organism", type=json.loads, default=None,
-                        help="JSON of model.organism settings (writes the organism's model card)")
-    parser.add_argument("--report", required=True, help="output REPORT.md")
+                        help="The model.organism settings as JSON (writes the organism's model card).")
+    parser.add_argument("--report", required=True, help="The output REPORT.md.")
     parser.add_argument("--tables", nargs="+", required=True,
-                        help="output CSV per claim (its Markdown twin is written beside it)")
-    parser.add_argument("--model-card", default=None, help="output model card (organism only)")
+                        help="The output CSV per claim (its Markdown twin is written beside it).")
+    parser.add_argument("--model-card", default=None, help="The output model card (organism only).")
     parser.add_argument("--seeds", default=None,
-                        help="the seeds run's seeds.csv, to state for every claim how many seeds replicate it")
-    parser.add_argument("--seeds-link", default=None, help="the seeds summary's path relative to the report")
+                        help="The seeds run's seeds.csv, to state for every claim how many seeds replicate it.")
+    parser.add_argument("--seeds-link", default=None, help="The seeds summary's path relative to the report.")
 
 
 def run(args) -> None:

@@ -23,7 +23,8 @@ from factlens.io import save_figure, write_table  # noqa: E402
 from factlens.loading import check_hook_name  # noqa: E402
 from factlens.prompts import answer_ids  # noqa: E402
 from factlens.sae.saving import load_sae  # noqa: E402
-from factlens.stages.common import model_arguments, open_model, parse_settings, settings_argument  # noqa: E402
+from factlens.stages.common import (model_arguments, open_model, parse_settings, schema_defaults,  # noqa: E402
+                                    settings_argument)
 from factlens.sites import position_slug  # noqa: E402
 from factlens.subspace import downstream_reader  # noqa: E402
 from factlens.world import SPORTS  # noqa: E402
@@ -34,16 +35,17 @@ log = logging.getLogger("factlens.directions")
 def add_arguments(parser) -> None:
     model_arguments(parser)
     settings_argument(parser)
-    parser.add_argument("--prompts", required=True, help="fact_prompts.safetensors")
+    defaults = schema_defaults(("directions",))
+    parser.add_argument("--prompts", required=True, help="The fact prompts (fact_prompts.safetensors).")
     parser.add_argument("--hook", required=True,
                         help="The site: blocks.L.mlp.hook_post or blocks.L.hook_resid_post.")
     parser.add_argument("--position", required=True,
                         choices=sorted([*PROMPT_POSITIONS, *map(position_slug, PROMPT_POSITIONS)]),
                         help="Where in the prompt the direction is learned and patched.")
     parser.add_argument("--sports", type=json.loads, required=True, help="Two sports, as JSON.")
-    parser.add_argument("--test-fraction", type=float, default=0.3,
+    parser.add_argument("--test-fraction", type=float, default=defaults["test_fraction"],
                         help="Fraction of athletes held out for every reported number.")
-    parser.add_argument("--pairs", type=int, default=400,
+    parser.add_argument("--pairs", type=int, default=defaults["pairs"],
                         help="Training pairs; the held-out athletes give half as many.")
     parser.add_argument("--sae", default="", help="An SAE folder at this hook (optional).")
     parser.add_argument("--table", required=True, help="The output CSV.")

@@ -13,11 +13,11 @@ from factlens.report import collect_claims
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--results", required=True, help="the run's results folder")
-    parser.add_argument("--verdicts", required=True, help="output CSV, one row per claim")
+    parser.add_argument("--results", required=True, help="The run's results folder.")
+    parser.add_argument("--table", required=True, help="The output CSV, one row per claim.")
 
 
 def run(args) -> None:
     claims = collect_claims(Path(args.results), final_token=SUFFIX[-1].strip())
     write_table(pd.DataFrame([{"key": c.key, "title": c.title, "verdict": c.verdict, "metric": c.metric,
-                               "value": c.value} for c in claims]), args.verdicts)
+                               "value": c.value} for c in claims]), args.table)

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from factlens.intervention import PROMPT_POSITIONS  # noqa: E402
 from factlens.io import save_figure, write_table  # noqa: E402
 from factlens.probing import probe_sweep, residual_at_positions, split_by_name_parts  # noqa: E402
-from factlens.stages.common import model_arguments, open_model  # noqa: E402
+from factlens.stages.common import model_arguments, open_model, schema_defaults  # noqa: E402
 
 log = logging.getLogger("factlens.probe")
 
@@ -24,14 +24,16 @@ log = logging.getLogger("factlens.probe")
 
 def add_arguments(parser) -> None:
     model_arguments(parser)
-    parser.add_argument("--prompts", required=True, help="fact_prompts.safetensors")
-    parser.add_argument("--scores", required=True, help="prompts/scores.csv (athlete names)")
-    parser.add_argument("--test-fraction", type=float, default=0.3)
-    parser.add_argument("--regularisation", type=float, nargs="+", default=[0.01, 0.1, 1.0, 10.0],
-                        help="inverse L2 strengths C to sweep")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--table", required=True, help="output CSV")
-    parser.add_argument("--figure", required=True, help="output PNG (+ PDF)")
+    defaults = schema_defaults(("localisation", "probe"))
+    parser.add_argument("--prompts", required=True, help="The fact prompts (fact_prompts.safetensors).")
+    parser.add_argument("--scores", required=True, help="The prompt scores (prompts/scores.csv, athlete names).")
+    parser.add_argument("--test-fraction", type=float, default=defaults["test_fraction"],
+                        help="The share of athletes held out from the probes' training.")
+    parser.add_argument("--regularisation", type=float, nargs="+", default=defaults["regularisation"],
+                        help="The inverse L2 strengths C to sweep.")
+    parser.add_argument("--seed", type=int, default=defaults["seed"], help="The seed of the athlete split.")
+    parser.add_argument("--table", required=True, help="The output CSV.")
+    parser.add_argument("--figure", required=True, help="The output PNG (a PDF is written beside it).")
 
 
 def probe_figure(table):

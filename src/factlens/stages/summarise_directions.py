@@ -17,7 +17,7 @@ from factlens.io import save_figure, write_table  # noqa: E402
 def add_arguments(parser) -> None:
     parser.add_argument("--sites", required=True, help="The chosen checks (directions/sites.csv).")
     parser.add_argument("--tables", nargs="+", required=True, help="Every check's illusion.csv.")
-    parser.add_argument("--summary", required=True, help="The output CSV, one row per check and family.")
+    parser.add_argument("--table", required=True, help="The output CSV, one row per check and family.")
     parser.add_argument("--families", required=True, help="The output CSV, one row per family.")
     parser.add_argument("--figure", required=True, help="The output PNG (a PDF is written beside it).")
 
@@ -51,6 +51,6 @@ def run(args) -> None:
     sites = pd.read_csv(args.sites)
     summary = summarise_checks([pd.read_csv(path) for path in args.tables], sites)
     rates = family_rates(summary)
-    write_table(summary, args.summary)
+    write_table(summary, args.table)
     write_table(rates, args.families)
     save_figure(sweep_figure(summary, rates), args.figure)
