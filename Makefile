@@ -12,7 +12,7 @@ CORES ?= all
 CONFIG ?= config/config.yaml
 BIN := $(VENV)/bin
 
-.PHONY: setup replicate sweep robustness report verify test test-fast bench bench-peers clean-work
+.PHONY: setup replicate sweep robustness report verify test test-fast interop interop-check bench bench-peers clean-work
 
 setup: $(VENV)/.installed
 
@@ -56,6 +56,33 @@ test: setup
 # Everything but the tests that run the workflow (marked slow): under 2 minutes.
 test-fast: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow"
+
+# SAELens interop: a second environment (.interop/, sae-lens needs transformer-lens < 4)
+# loads every SAE of a run with SAE.load_from_disk and compares latents and reconstructions
+# with factlens's (relative error <= 1e-5); references scaled by 1 + 1e-4 must fail.
+# `make interop` trains the smoke config's SAEs in work/interop and checks them;
+# `make interop-check INTEROP_WORK=work/default` checks the SAEs of an existing run.
+INTEROP ?= .interop
+INTEROP_WORK ?= work/interop
+SAE_LENS_SPEC ?= sae-lens==6.54.12
+
+interop: setup $(INTEROP)/.installed
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile config/smoke.yaml --config workdir=$(INTEROP_WORK) resultsdir=$(INTEROP_WORK)/results --workflow-profile profiles/default $(QUIET) --until train_sae
+	$(MAKE) interop-check INTEROP_WORK=$(INTEROP_WORK)
+
+interop-check: setup $(INTEROP)/.installed
+	$(BIN)/python tests/interop/reference_outputs.py --work $(INTEROP_WORK) --out $(INTEROP_WORK)/interop
+	$(INTEROP)/bin/python tests/interop/check_saelens.py --references $(INTEROP_WORK)/interop
+	$(BIN)/python tests/interop/reference_outputs.py --work $(INTEROP_WORK) --out $(INTEROP_WORK)/interop-perturbed --perturb 1e-4
+	! $(INTEROP)/bin/python tests/interop/check_saelens.py --references $(INTEROP_WORK)/interop-perturbed > $(INTEROP_WORK)/interop-perturbed/check.txt
+	@echo "negative control: references perturbed by 1e-4 are reported as different"
+
+$(INTEROP)/.installed:
+	$(PYTHON) -m venv $(INTEROP)
+	$(INTEROP)/bin/pip install --quiet --upgrade pip
+	$(INTEROP)/bin/pip install --quiet "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(INTEROP)/bin/pip install --quiet "$(SAE_LENS_SPEC)"
+	touch $@
 
 bench: setup
 	cd bench && for script in organism_step caching_throughput sae_step sae_memory; do \

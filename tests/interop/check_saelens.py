@@ -1,0 +1,56 @@
+"""Load every SAE listed by reference_outputs.py with SAELens (SAE.load_from_disk) and
+compare its latents and reconstructions with factlens's (run in the interop environment,
+`make interop`, which has sae-lens but not factlens). Exits 1 when an SAE cannot be
+loaded or the relative error ||a - b|| / ||b|| of its latents or reconstructions exceeds
+1e-5 (float32 rounding: the two compute the same maps in a different order)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+TOLERANCE = 1e-5
+
+
+def relative_error(ours: torch.Tensor, reference: torch.Tensor) -> float:
+    return ((ours - reference).norm() / reference.norm().clamp_min(1e-30)).item()
+
+
+@torch.no_grad()
+def main() -> int:
+    from sae_lens import SAE, __version__
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--references", required=True, help="The folder reference_outputs.py wrote.")
+    args = parser.parse_args()
+    folder = Path(args.references)
+    failures = 0
+    print(f"sae-lens {__version__}")
+    print(f"{'architecture':<12} {'L0':>6} {'latents':>9} {'recon':>9}  (relative errors)")
+    for entry in json.loads((folder / "index.json").read_text()):
+        reference = load_file(str(folder / entry["reference"]))
+        try:
+            sae = SAE.load_from_disk(entry["sae"], device="cpu")
+        except Exception as error:  # report every SAE, then fail
+            print(f"{entry['architecture']:<12} cannot be loaded: {error!r}  {entry['sae']}")
+            failures += 1
+            continue
+        latents = sae.encode(reference["x"])
+        reconstruction = sae.decode(latents)
+        errors = (relative_error(latents, reference["latents"]),
+                  relative_error(reconstruction, reference["reconstruction"]))
+        close = max(errors) <= TOLERANCE
+        failures += not close
+        print(f"{entry['architecture']:<12} {entry['active_per_row']:6.2f} {errors[0]:9.1e} {errors[1]:9.1e}  "
+              f"{'ok' if close else 'DIFFERENT'} {entry['sae']}")
+    print(f"{failures} of {len(json.loads((folder / 'index.json').read_text()))} SAEs differ or fail to load")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
