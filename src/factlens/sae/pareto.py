@@ -19,7 +19,6 @@ from factlens.statistics import percentile_interval, resampled_sums
 
 BASELINE = "standard"
 MATCHED_LEVELS = 5
-REFERENCE_RUNS = ("clean", "zero_ablation")  # the sequence table's rows without an SAE
 COLUMNS = ["hook_name", "architecture", "loss_recovered", "l0_needed", "l0_baseline",
            "l0_ratio_to_baseline", "ratio_low", "ratio_high", "resamples_in_range"]
 
