@@ -23,6 +23,23 @@ def best_time(function, repeats: int = 5, warmup: int = 1) -> float:
     return min(times)
 
 
+def best_times_interleaved(functions: dict, rounds: int = 5, repeats: int = 2,
+                           warmup: int = 2) -> dict:
+    """Fastest wall-clock timing (seconds) of each function, timed in alternating rounds
+    so that a slow spell of the machine (another tenant, clock changes) hits all alike."""
+    for function in functions.values():
+        for _ in range(warmup):
+            function()
+    best = {name: float("inf") for name in functions}
+    for _ in range(rounds):
+        for name, function in functions.items():
+            for _ in range(repeats):
+                start = time.perf_counter()
+                function()
+                best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
 def organism_folder(tmp: Path) -> tuple[str, str]:
     """The trained organism, or a random GPT-NeoX of the default shape saved to `tmp`."""
     if (ORGANISM / "config.json").exists():

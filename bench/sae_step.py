@@ -29,7 +29,8 @@ def matmuls_only(batch: int, n: int, m: int, auxiliary_decoder: bool):
         grad_f = grad_out @ w_dec.T   # gradient into the latents
         f.T @ grad_out                # decoder weight gradient
         x.T @ grad_f                  # encoder weight gradient
-        grad_f @ w_enc.T              # gradient into the encoder input (for b_dec)
+        # (b_dec's gradient through the encoder is a vector-matrix product, not a
+        # batch-sized matmul: factlens.sae.base.SparseAutoencoder.project)
         if auxiliary_decoder:         # Gated: frozen-decoder reconstruction, fwd + bwd
             f @ w_dec
             grad_out @ w_dec.T

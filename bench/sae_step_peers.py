@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from common import best_time
+from common import best_times_interleaved
 from sae_step import matmuls_only, whole_step
 
 PEERS = Path(__file__).resolve().parent / ".peers"
@@ -62,19 +62,22 @@ def peer_step(trainers, architecture: str, batch: int, n: int, m: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="Alternating rounds of factlens, peer and matmuls (2 timings each).")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     trainers = import_peer()
-    print(f"float32, {args.threads} threads; ms per training step (best of {args.repeats})")
+    print(f"float32, {args.threads} threads; ms per training step (best of {2 * args.rounds}, "
+          f"timed in {args.rounds} alternating rounds)")
     print(f"{'shape':14s} {'architecture':10s} {'factlens':>9s} {'dict_learning':>13s} {'ratio':>6s} "
           f"{'matmul share':>12s}")
     for label, (batch, n, m) in SHAPES.items():
         for architecture in ("standard", "gated", "jumprelu", "topk"):
-            ours = best_time(whole_step(architecture, batch, n, m), repeats=args.repeats, warmup=3)
-            peer = best_time(peer_step(trainers, architecture, batch, n, m), repeats=args.repeats, warmup=3)
-            matmul = best_time(matmuls_only(batch, n, m, architecture == "gated"), repeats=args.repeats,
-                               warmup=3)
+            times = best_times_interleaved({
+                "ours": whole_step(architecture, batch, n, m),
+                "peer": peer_step(trainers, architecture, batch, n, m),
+                "matmul": matmuls_only(batch, n, m, architecture == "gated")}, rounds=args.rounds)
+            ours, peer, matmul = times["ours"], times["peer"], times["matmul"]
             print(f"{label:14s} {architecture:10s} {ours * 1e3:8.2f} {peer * 1e3:12.2f} "
                   f"{ours / peer:6.2f} {matmul / ours:12.0%}")
     print("ratio = factlens / dictionary_learning (target <= 1.00)")

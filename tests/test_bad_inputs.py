@@ -71,7 +71,7 @@ def test_bf16_autocast_is_refused_for_jumprelu(smoke_run, tmp_path, monkeypatch)
              '"log_every": 1, "autocast": "bfloat16"}',
              "--store", f"{SMOKE_WORK}/activations/train/blocks.1.hook_resid_post",
              "--architecture", "jumprelu", "--coefficient", "0.01", "--width", "2",
-             "--learning-rate", "0.001", "--model-name", "organism", "--hook", "blocks.1.hook_resid_post",
+             "--learning-rate", "0.001", "--hook", "blocks.1.hook_resid_post",
              "--out", str(out), "--log", str(tmp_path / "log.csv")],
             "autocast: bfloat16 is refused for JumpReLU", out)
 
@@ -131,3 +131,21 @@ def test_stage_settings_left_out_take_the_schema_defaults():
 def test_verify_without_a_manifest(tmp_path):
     refused(["verify", "--manifest", str(tmp_path / "MANIFEST.json")],
             "no manifest at")
+
+
+def test_every_stage_option_has_a_help_sentence():
+    """`python -m factlens <stage> --help` reads as sentences: each option's help starts
+    with a capital letter and ends with a full stop."""
+    from factlens.cli import build_parser, stage_names
+
+    fragments = []
+    for stage in stage_names():
+        parser = build_parser(stage)
+        sub = parser._subparsers._group_actions[0].choices[stage]
+        for action in sub._actions:
+            if action.dest == "help":
+                continue
+            text = (action.help or "").strip()
+            if not (text[:1].isupper() and text.endswith((".", ".)"))):
+                fragments.append(f"{stage} {action.option_strings}: {text!r}")
+    assert not fragments, "\n".join(fragments)

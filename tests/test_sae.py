@@ -1,12 +1,14 @@
 """SAE architectures: losses as written in the papers, straight-through gradients,
 decoder constraints, export with folded normalisation, and training."""
 
+import json
+
 import pytest
 import torch
 
 from conftest import schema_defaults
 from factlens.sae import ARCHITECTURES, GatedSAE, JumpReLUSAE, ReLUSAE, TopKSAE
-from factlens.sae.saving import load_sae, save_sae
+from factlens.sae.saving import activation_metadata, load_sae, save_sae
 from factlens.sae.train import (SAETrainingSettings, input_scale, load_checkpoint, resample_dead_latents,
                                 train_sae)
 
@@ -80,6 +82,41 @@ def test_jumprelu_straight_through_gradients_follow_the_rectangle_kernel():
     assert sae.threshold.dtype == torch.float32
 
 
+def test_jumprelu_threshold_gradient_equals_the_kernel_formula_on_random_inputs():
+    from factlens.sae.jumprelu import jumprelu_and_step
+    generator = torch.Generator().manual_seed(0)
+    eps = 0.05
+    z = torch.randn(64, 16, generator=generator)
+    theta = (torch.rand(16, generator=generator) * 0.5).requires_grad_()
+    grad_f, grad_step = torch.randn(64, 16, generator=generator), torch.randn(64, 16, generator=generator)
+    f, active = jumprelu_and_step(z, theta, eps)
+    torch.autograd.backward([f, active], [grad_f, grad_step])
+    # independent: K(u) = 1[|u| < 1/2] on u = (z - theta) / eps, summed over the batch
+    kernel = (((z - theta.detach()) / eps).abs() < 0.5).float() / eps
+    expected = -(kernel * (theta.detach() * grad_f + grad_step)).sum(0)
+    assert kernel.sum() > 0  # some inputs fall inside the kernel
+    torch.testing.assert_close(theta.grad, expected, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+def test_encoder_equals_the_papers_form_with_its_gradients(architecture):
+    """x W_enc + (b_enc - b_dec W_enc), as computed, is (x - b_dec) W_enc + b_enc, values
+    and gradients, for inputs with any leading axes."""
+    options = {"k": 4} if architecture == "topk" else {}
+    sae = randomised(ARCHITECTURES[architecture](6, 12, **options))
+    x = torch.randn(3, 5, 6)
+    bias = sae.b_enc if hasattr(sae, "b_enc") else sae.b_gate
+    computed = sae.project(x, bias)
+    computed.pow(2).sum().backward()
+    grads = [p.grad.clone() for p in (sae.W_enc, sae.b_dec, bias)]
+    sae.zero_grad()
+    naive = (x - sae.b_dec) @ sae.W_enc + bias
+    naive.pow(2).sum().backward()
+    torch.testing.assert_close(computed, naive, rtol=1e-5, atol=1e-5)
+    for grad, parameter in zip(grads, (sae.W_enc, sae.b_dec, bias)):
+        torch.testing.assert_close(grad, parameter.grad, rtol=1e-4, atol=1e-5)
+
+
 def test_topk_keeps_exactly_k_latents():
     sae = randomised(TopKSAE(6, 12, k=3))
     f = sae.encode(X)
@@ -102,18 +139,24 @@ def test_saved_sae_reloads_to_identical_reconstructions(tmp_path, architecture):
     options = {"k": 4} if architecture == "topk" else {}
     sae = randomised(ARCHITECTURES[architecture](6, 12, **options))
     sae.input_scale.fill_(0.37)  # folded into the exported weights
-    save_sae(sae, tmp_path, model_name="m", hook_name="blocks.0.hook_resid_post")
+    metadata = activation_metadata("EleutherAI/pythia-70m", "blocks.0.hook_resid_post", 128,
+                                   "NeelNanda/pile-10k")
+    save_sae(sae, tmp_path, metadata)
     loaded, config = load_sae(tmp_path)
     raw = 3 * X
     assert float(loaded.input_scale) == 1.0
     assert torch.allclose(loaded(raw), sae(raw), atol=1e-5)
     assert torch.allclose(loaded.features(raw), sae.features(raw), atol=1e-5)
     assert config["architecture"] == architecture and config["d_sae"] == 12
+    assert config["metadata"] == json.loads(json.dumps(metadata))
+    # SAELens 6 picks its cfg.json layout from this field (older layouts are converted)
+    assert config["metadata"]["sae_lens_version"] == "6.0.0"
+    assert config["metadata"]["sae_lens_training_version"] is None
     assert (tmp_path / "cfg.json").exists() and (tmp_path / "sae_weights.safetensors").exists()
 
 
 def test_unknown_architecture_in_cfg_is_refused(tmp_path):
-    save_sae(ReLUSAE(4, 8), tmp_path, "m", "h")
+    save_sae(ReLUSAE(4, 8), tmp_path, activation_metadata("m", "h", 8, "corpus.txt"))
     config = (tmp_path / "cfg.json").read_text().replace('"standard"', '"mystery"')
     (tmp_path / "cfg.json").write_text(config)
     with pytest.raises(ValueError, match="unknown SAE architecture 'mystery'"):

@@ -1,8 +1,10 @@
 """Load every SAE listed by reference_outputs.py with SAELens (SAE.load_from_disk) and
 compare its latents and reconstructions with factlens's (run in the interop environment,
 `make interop`, which has sae-lens but not factlens). Exits 1 when an SAE cannot be
-loaded or the relative error ||a - b|| / ||b|| of its latents or reconstructions exceeds
-1e-5 (float32 rounding: the two compute the same maps in a different order)."""
+loaded, SAELens does not read cfg.json's provenance (model, hook, dataset, context size,
+BOS) as factlens wrote it, or the relative error ||a - b|| / ||b|| of its latents or
+reconstructions exceeds 1e-5 (float32 rounding: the two compute the same maps in a
+different order)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ import torch
 from safetensors.torch import load_file
 
 TOLERANCE = 1e-5
+PROVENANCE = ("model_name", "hook_name", "context_size", "dataset_path", "prepend_bos",
+              "exclude_special_tokens", "sae_lens_version")
 
 
 def relative_error(ours: torch.Tensor, reference: torch.Tensor) -> float:
@@ -38,6 +42,11 @@ def main() -> int:
             sae = SAE.load_from_disk(entry["sae"], device="cpu")
         except Exception as error:  # report every SAE, then fail
             print(f"{entry['architecture']:<12} cannot be loaded: {error!r}  {entry['sae']}")
+            failures += 1
+            continue
+        lost = [key for key in PROVENANCE if sae.cfg.metadata[key] != entry["metadata"][key]]
+        if lost:
+            print(f"{entry['architecture']:<12} provenance read differently by SAELens: {lost}  {entry['sae']}")
             failures += 1
             continue
         latents = sae.encode(reference["x"])

@@ -23,7 +23,7 @@ ROWS = 256
 
 
 def inputs_for(work: Path, config: dict) -> torch.Tensor:
-    store = work / "activations" / "heldout" / config["hook_name"]
+    store = work / "activations" / "heldout" / config["metadata"]["hook_name"]
     if (store / "manifest.json").exists():
         return ActivationStore(store).all(ROWS).float()
     generator = torch.Generator().manual_seed(0)
@@ -49,7 +49,8 @@ def main() -> None:
         save_file({"x": x.contiguous(), "latents": latents.contiguous(),
                    "reconstruction": reconstruction.contiguous()}, str(out / name))
         index.append({"sae": str(config_path.parent.resolve()), "architecture": config["architecture"],
-                      "reference": name, "active_per_row": float((latents > 0).sum(-1).float().mean())})
+                      "reference": name, "metadata": config["metadata"],
+                      "active_per_row": float((latents > 0).sum(-1).float().mean())})
     (out / "index.json").write_text(json.dumps(index, indent=1) + "\n")
     print(f"{len(index)} SAEs: reference outputs in {out}")
 

@@ -23,7 +23,6 @@ rule train_sae:
         width=width,
         options=options,
         buffer_shards=config["sae"]["buffer_shards"],
-        model_name=config["model"]["name"],
         device=config["model"]["device"],
     conda:
         CONDA_ENV
@@ -41,7 +40,7 @@ rule train_sae:
         " --store $(dirname {input.store:q}) --architecture {wildcards.arch}"
         " --coefficient {wildcards.coefficient} --width {params.width}"
         " --learning-rate {params.learning_rate} --options {params.options:q}"
-        " --buffer-shards {params.buffer_shards} --model-name {params.model_name:q}"
+        " --buffer-shards {params.buffer_shards}"
         " --hook {wildcards.hook:q} --out $(dirname {output.weights:q})"
         " --log {output.log:q} 2> {log:q}"
 

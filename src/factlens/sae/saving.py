@@ -1,8 +1,10 @@
 """SAEs on disk in SAELens's layout: `cfg.json` + `sae_weights.safetensors`.
 
 Weights are saved with the input normalisation folded in (so `input_scale` is 1 and
-the SAE runs on raw activations); cfg.json records the architecture, sizes, hook and
-model, plus the training settings and sparsity coefficient for provenance.
+the SAE runs on raw activations). cfg.json follows SAELens 6's layout: the architecture
+and sizes at the top, and a `metadata` block saying where the activations came from
+(model, hook, dataset, context size, BOS handling), plus factlens's training settings
+and sparsity coefficient for provenance.
 """
 
 from __future__ import annotations
@@ -18,18 +20,36 @@ from factlens.sae import ARCHITECTURES, SparseAutoencoder
 
 CONFIG_FILE = "cfg.json"
 WEIGHTS_FILE = "sae_weights.safetensors"
+# The cfg.json layout written here is SAELens 6.0's; its loader reads the version from
+# `metadata` to pick the layout. The SAEs are not trained by SAELens, so
+# `sae_lens_training_version` stays null and `factlens_version` says who trained them.
+SAELENS_LAYOUT_VERSION = "6.0.0"
 
 
-def save_sae(sae: SparseAutoencoder, folder: str | Path, model_name: str, hook_name: str,
+def activation_metadata(model_name: str, hook_name: str, context_size: int, dataset_path: str,
+                        **more) -> dict:
+    """SAELens's `metadata` block for activations of `hook_name` in `model_name`, cached from
+    BOS-prefixed documents in rows of `context_size` tokens, BOS and padding excluded."""
+    from factlens import __version__
+
+    return {"model_name": model_name, "hook_name": hook_name, "hook_head_index": None,
+            "model_from_pretrained_kwargs": {}, "context_size": context_size,
+            "prepend_bos": True, "exclude_special_tokens": True, "seqpos_slice": [None],
+            "dataset_path": dataset_path, "sae_lens_version": SAELENS_LAYOUT_VERSION,
+            "sae_lens_training_version": None, "factlens_version": __version__, **more}
+
+
+def save_sae(sae: SparseAutoencoder, folder: str | Path, metadata: dict,
              extra: dict | None = None) -> None:
-    """Write cfg.json and sae_weights.safetensors (normalisation folded) into `folder`."""
+    """Write cfg.json and sae_weights.safetensors (normalisation folded) into `folder`;
+    `metadata` is `activation_metadata(...)`."""
     folder = Path(folder)
     config = {
         "architecture": sae.architecture, "d_in": sae.d_in, "d_sae": sae.d_sae,
-        "dtype": "float32", "device": "cpu", "model_name": model_name,
-        "hook_name": hook_name, "apply_b_dec_to_input": True,
-        "normalize_activations": "none", "folded_input_scale": float(sae.input_scale),
-        **sae.extra_config(), **(extra or {}),
+        "dtype": "float32", "device": "cpu", "apply_b_dec_to_input": True,
+        "normalize_activations": "none", "reshape_activations": "none",
+        "folded_input_scale": float(sae.input_scale),
+        **sae.extra_config(), **(extra or {}), "metadata": metadata,
     }
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / WEIGHTS_FILE) as path:

@@ -12,22 +12,29 @@ from tqdm import tqdm
 from factlens.activations import cache_activations, token_stream
 from factlens.corpora import add_corpus_arguments, corpus_name, documents_from_arguments
 from factlens.loading import check_hook_name
-from factlens.stages.common import model_arguments, open_model
+from factlens.stages.common import model_arguments, open_model, schema_defaults
 
 log = logging.getLogger("factlens.activations")
 
 
 def add_arguments(parser) -> None:
     model_arguments(parser)
-    parser.add_argument("--hooks", type=json.loads, required=True, help="JSON list of hook names")
+    defaults = schema_defaults(("activations",))
+    parser.add_argument("--hooks", type=json.loads, required=True,
+                        help="The hook names to cache, as a JSON list.")
     add_corpus_arguments(parser, "The dataset split to read (with --dataset), e.g. train[:90%%].")
-    parser.add_argument("--context-length", type=int, required=True)
-    parser.add_argument("--max-tokens", type=int, required=True)
-    parser.add_argument("--shard-tokens", type=int, required=True)
-    parser.add_argument("--storage-dtype", default="float32")
-    parser.add_argument("--batch-rows", type=int, default=32)
+    parser.add_argument("--context-length", type=int, default=defaults["context_length"],
+                        help="Tokens per row of packed, BOS-prefixed documents.")
+    parser.add_argument("--max-tokens", type=int, default=defaults["train_tokens"],
+                        help="How many tokens to cache (BOS and padding positions are not cached).")
+    parser.add_argument("--shard-tokens", type=int, default=defaults["shard_tokens"],
+                        help="Tokens per checksummed shard file.")
+    parser.add_argument("--storage-dtype", default=defaults["storage_dtype"],
+                        help="The dtype the activations are stored in: float32, float16 or bfloat16.")
+    parser.add_argument("--batch-rows", type=int, default=defaults["batch_rows"],
+                        help="Rows per forward pass.")
     parser.add_argument("--stores", type=json.loads, required=True,
-                        help="JSON list of store folders, one per hook")
+                        help="The output store folders, one per hook, as a JSON list.")
 
 
 BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}

@@ -74,8 +74,9 @@ def run(args) -> None:
     saes = {}
     for folder in args.saes:
         sae, config = load_sae(folder)
-        if config["hook_name"] != hook:
-            raise ValueError(f"{folder}: SAE was trained on {config['hook_name']!r} but the "
+        trained_on = config["metadata"]["hook_name"]
+        if trained_on != hook:
+            raise ValueError(f"{folder}: SAE was trained on {trained_on!r} but the "
                              f"store holds {hook!r}")
         saes[folder] = (sae.to(device), config)
     ce_sums, targets = sequence_cross_entropy(model, stream.input_ids, stream.keep, hook, {
@@ -88,9 +89,9 @@ def run(args) -> None:
     for folder, (sae, config) in saes.items():
         metrics = reconstruction_metrics(sae.cpu(), activations)
         metrics.update(loss_recovered(mean_ce["clean"], mean_ce["zero"], mean_ce[folder]))
-        metrics.update({key: config[key] for key in ("architecture", "hook_name", "d_in", "d_sae",
-                                                     "sparsity_coefficient", "learning_rate",
-                                                     "training_tokens")})
+        metrics.update({"architecture": config["architecture"], "hook_name": hook,
+                        **{key: config[key] for key in ("d_in", "d_sae", "sparsity_coefficient",
+                                                        "learning_rate", "training_tokens")}})
         log.info("%s %s lambda=%g: L0 %.2f, FVU %.3f, loss recovered %.3f, gamma %.3f",
                  config["architecture"], hook, config["sparsity_coefficient"], metrics["l0"],
                  metrics["fvu"], metrics["loss_recovered"], metrics["shrinkage_gamma"])

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from factlens.io import save_figure, write_table  # noqa: E402
 from factlens.patching import pair_prompts, patching_effects, prompt_layout, summarise_effects  # noqa: E402
 from factlens.prompts import answer_ids  # noqa: E402
-from factlens.stages.common import model_arguments, open_model  # noqa: E402
+from factlens.stages.common import model_arguments, open_model, schema_defaults  # noqa: E402
 from factlens.world import SPORTS  # noqa: E402
 
 log = logging.getLogger("factlens.patching")
@@ -26,12 +26,15 @@ COMPONENT_POSITIONS = ["final name token", "of"]
 
 def add_arguments(parser) -> None:
     model_arguments(parser)
-    parser.add_argument("--prompts", required=True, help="fact_prompts.safetensors")
-    parser.add_argument("--scores", required=True, help="prompts/scores.csv (athlete names)")
-    parser.add_argument("--pairs", type=int, default=200, help="clean/corrupt pairs")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--table", required=True, help="output CSV: mean fraction restored")
-    parser.add_argument("--figure", required=True, help="output PNG (+ PDF)")
+    defaults = schema_defaults(("localisation", "patching"))
+    parser.add_argument("--prompts", required=True, help="The fact prompts (fact_prompts.safetensors).")
+    parser.add_argument("--scores", required=True, help="The prompt scores (prompts/scores.csv, athlete names).")
+    parser.add_argument("--pairs", type=int, default=defaults["pairs"],
+                        help="How many clean/corrupted prompt pairs to patch.")
+    parser.add_argument("--seed", type=int, default=defaults["seed"], help="The seed that draws the pairs.")
+    parser.add_argument("--table", required=True,
+                        help="The output CSV: the mean fraction of the logit difference each patch restores.")
+    parser.add_argument("--figure", required=True, help="The output PNG (a PDF is written beside it).")
 
 
 def last_name_ids(prompts, scores: pd.DataFrame) -> torch.Tensor:

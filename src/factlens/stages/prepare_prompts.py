@@ -14,28 +14,37 @@ from factlens.evaluation import fact_prompts
 from factlens.io import atomic_path, write_json, write_table
 from factlens.prompts import accuracy_table, padding_check, score_prompts
 from factlens.world import SPORTS, example_athlete
-from factlens.stages.common import model_arguments, open_model
+from factlens.stages.common import model_arguments, open_model, schema_defaults
 
 log = logging.getLogger("factlens.prompts")
 
 
 def add_arguments(parser) -> None:
     model_arguments(parser)
-    parser.add_argument("--athletes", required=True, help="world athletes or a real-athletes CSV")
-    parser.add_argument("--athletes-format", choices=("world", "csv"), default="world")
-    parser.add_argument("--example", type=json.loads, default=None,
-                        help="JSON: the one-shot golf example (null: the world's golfer)")
-    parser.add_argument("--separator", type=json.loads, default="\n",
-                        help="JSON string between the two facts of a prompt")
-    parser.add_argument("--threshold", type=float, default=0.5)
-    parser.add_argument("--tolerance", type=float, default=1e-4)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--prompts", required=True, help="output safetensors")
-    parser.add_argument("--scores", required=True, help="output per-athlete CSV")
-    parser.add_argument("--known", required=True, help="output CSV of kept athletes")
-    parser.add_argument("--padding-check", required=True, help="output JSON")
-    parser.add_argument("--by-sport", required=True, help="output CSV")
-    parser.add_argument("--by-length", required=True, help="output CSV")
+    defaults = schema_defaults(("prompts",))
+    parser.add_argument("--athletes", required=True,
+                        help="The athletes: the world's CSV or a CSV of real athletes (data/athletes.csv).")
+    parser.add_argument("--athletes-format", choices=("world", "csv"), default="world",
+                        help="Which of the two the athletes file is.")
+    parser.add_argument("--example", type=json.loads, default=defaults["example"],
+                        help="The one-shot golf example's name as a JSON string (null: the world's golfer).")
+    parser.add_argument("--separator", type=json.loads, default=defaults["separator"],
+                        help="The text between the two facts of a prompt, as a JSON string.")
+    parser.add_argument("--threshold", type=float, default=defaults["known_threshold"],
+                        help="The probability of the right sport above which an athlete counts as known.")
+    parser.add_argument("--tolerance", type=float, default=defaults["padding_tolerance"],
+                        help="The largest logit difference allowed between padded and unpadded prompts.")
+    parser.add_argument("--batch-size", type=int, default=defaults["batch_size"],
+                        help="Prompts per forward pass.")
+    parser.add_argument("--prompts", required=True,
+                        help="The output safetensors of tokenised, left-padded prompts and masks.")
+    parser.add_argument("--scores", required=True, help="The output CSV of every athlete's sport probabilities.")
+    parser.add_argument("--known", required=True, help="The output CSV of the athletes the model knows.")
+    parser.add_argument("--padding-check", required=True,
+                        help="The output JSON comparing padded and unpadded final-token logits.")
+    parser.add_argument("--by-sport", required=True, help="The output CSV of accuracy by sport.")
+    parser.add_argument("--by-length", required=True,
+                        help="The output CSV of accuracy by the name's length in tokens.")
 
 
 def read_athletes(args) -> tuple[pd.DataFrame, str]:

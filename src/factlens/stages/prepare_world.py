@@ -7,7 +7,7 @@ import logging
 
 from factlens.corpus import build_corpus, tokenizer_corpus
 from factlens.io import write_documents, write_table
-from factlens.stages.common import parse_settings, settings_argument
+from factlens.stages.common import parse_settings, schema_defaults, settings_argument
 from factlens.world import WorldSettings, draw_athletes, name_part_controls
 
 log = logging.getLogger("factlens.world")
@@ -15,14 +15,18 @@ log = logging.getLogger("factlens.world")
 
 def add_arguments(parser) -> None:
     settings_argument(parser)
-    parser.add_argument("--separator", type=json.loads, default="\n",
-                        help="JSON string between the two facts of a prompt")
-    parser.add_argument("--athletes", required=True, help="output CSV of athletes")
-    parser.add_argument("--train-corpus", required=True, help="output: first epochs of the training stream")
-    parser.add_argument("--heldout-corpus", required=True)
+    parser.add_argument("--separator", type=json.loads, default=schema_defaults(("prompts",))["separator"],
+                        help="The text between the two facts of a prompt, as a JSON string.")
+    parser.add_argument("--athletes", required=True, help="The output CSV of the world's athletes.")
+    parser.add_argument("--train-corpus", required=True,
+                        help="The output text: the first epochs of the organism's training stream.")
+    parser.add_argument("--heldout-corpus", required=True,
+                        help="The output text: a held-out epoch of the same stream.")
     parser.add_argument("--tokenizer-corpus", required=True,
-                        help="output: the same kind of text about invented athletes")
-    parser.add_argument("--name-part-controls", required=True, help="output CSV")
+                        help="The output text the tokenizer trains on: the same kind of text about "
+                             "invented athletes.")
+    parser.add_argument("--name-part-controls", required=True,
+                        help="The output CSV: how well the first or the last name alone predicts the sport.")
 
 
 def run(args) -> None:

@@ -55,8 +55,10 @@ def log_l0_axis(axis, **labels) -> None:
 
 def pareto_figure(table: pd.DataFrame):
     """L0 against loss recovered, Delta CE (the spliced model's extra next-token loss)
-    and FVU, one row per hook point."""
-    hooks = sorted(table["hook_name"].unique())
+    and FVU, one row per hook point with a sweep (a site with a single SAE, trained
+    for another analysis, has no frontier to draw)."""
+    sizes = table.groupby("hook_name").size()
+    hooks = sorted(sizes.index[sizes > 1])
     sns.set_theme(style="whitegrid", context="paper")
     figure, axes = plt.subplots(len(hooks), 3, figsize=(13, 3.2 * len(hooks)), squeeze=False)
     plotted = table.assign(architecture=table["architecture"].map(LABELS))

@@ -17,7 +17,7 @@ from factlens.evaluation import fact_accuracy, heldout_accuracy, name_part_accur
 from factlens.io import atomic_path, save_figure, write_json, write_table  # noqa: E402
 from factlens.loading import load_tokenizer  # noqa: E402
 from factlens.organism import OrganismSettings, smoothed, train_organism  # noqa: E402
-from factlens.stages.common import parse_settings, settings_argument  # noqa: E402
+from factlens.stages.common import parse_settings, schema_defaults, settings_argument  # noqa: E402
 from factlens.world import SPORTS, WorldSettings, example_athlete  # noqa: E402
 
 log = logging.getLogger("factlens.model")
@@ -25,18 +25,21 @@ log = logging.getLogger("factlens.model")
 
 def add_arguments(parser) -> None:
     settings_argument(parser)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--separator", type=json.loads, default="\n",
-                        help="JSON string between the two facts of a prompt")
-    parser.add_argument("--tokenizer", required=True, help="tokenizer folder")
-    parser.add_argument("--world-settings", required=True,
-                        help="JSON of the config section `world`: the organism draws fresh epochs of text from it")
-    parser.add_argument("--athletes", required=True)
-    parser.add_argument("--out", required=True, help="output model folder (HF format)")
-    parser.add_argument("--loss-curve", required=True, help="output CSV")
-    parser.add_argument("--figure", required=True, help="output PNG (a PDF is written too)")
-    parser.add_argument("--accuracy", required=True, help="output JSON")
-    parser.add_argument("--name-part-accuracy", required=True, help="output CSV")
+    parser.add_argument("--threads", type=int, default=2, help="How many CPU threads to use.")
+    parser.add_argument("--separator", type=json.loads, default=schema_defaults(("prompts",))["separator"],
+                        help="The text between the two facts of a prompt, as a JSON string.")
+    parser.add_argument("--tokenizer", required=True, help="The organism's tokenizer folder.")
+    parser.add_argument("--world-settings", default="{}",
+                        help="The config section `world` as a JSON object (keys left out take the "
+                             "schema's defaults): the organism draws fresh epochs of text from it.")
+    parser.add_argument("--athletes", required=True, help="The world's athletes (CSV).")
+    parser.add_argument("--out", required=True, help="The output model folder (Hugging Face format).")
+    parser.add_argument("--loss-curve", required=True, help="The output CSV of training and held-out loss.")
+    parser.add_argument("--figure", required=True, help="The output PNG (a PDF is written beside it).")
+    parser.add_argument("--accuracy", required=True,
+                        help="The output JSON of fact accuracy on the training and held-out text.")
+    parser.add_argument("--name-part-accuracy", required=True,
+                        help="The output CSV: accuracy from the first or the last name alone.")
 
 
 def plot_training(curve: pd.DataFrame):

@@ -12,9 +12,9 @@ from factlens.activations import ActivationStore
 from factlens.io import write_table
 from factlens.loading import resolve_device
 from factlens.sae import ARCHITECTURES
-from factlens.sae.saving import save_sae
+from factlens.sae.saving import activation_metadata, save_sae
 from factlens.sae.train import SAETrainingSettings, load_checkpoint, train_sae
-from factlens.stages.common import parse_settings, settings_argument
+from factlens.stages.common import parse_settings, schema_defaults, settings_argument
 
 log = logging.getLogger("factlens.sae")
 
@@ -23,22 +23,24 @@ NORMALISATION_TOKENS = 16384
 
 def add_arguments(parser) -> None:
     settings_argument(parser)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--store", required=True, help="training activation store")
-    parser.add_argument("--architecture", choices=sorted(ARCHITECTURES), required=True)
+    parser.add_argument("--threads", type=int, default=2, help="How many CPU threads to use.")
+    parser.add_argument("--device", default="auto",
+                        help="Where to train: auto (a GPU if there is one), cpu, cuda or cuda:N.")
+    parser.add_argument("--store", required=True, help="The training activation store (a folder).")
+    parser.add_argument("--architecture", choices=sorted(ARCHITECTURES), required=True,
+                        help="The SAE architecture.")
     parser.add_argument("--coefficient", type=float, required=True,
-                        help="sparsity coefficient lambda (TopK: k)")
+                        help="The sparsity coefficient lambda (for TopK: k, the active latents).")
     parser.add_argument("--width", type=float, required=True,
-                        help="latents as a multiple of the input width")
-    parser.add_argument("--learning-rate", type=float, required=True)
+                        help="The number of latents as a multiple of the input width.")
+    parser.add_argument("--learning-rate", type=float, required=True, help="Adam's learning rate.")
     parser.add_argument("--options", type=json.loads, default={},
-                        help="JSON of architecture options (JumpReLU bandwidth, threshold_init)")
-    parser.add_argument("--buffer-shards", type=int, default=4)
-    parser.add_argument("--model-name", required=True, help="recorded in cfg.json")
-    parser.add_argument("--hook", required=True)
-    parser.add_argument("--out", required=True, help="output SAE folder")
-    parser.add_argument("--log", required=True, help="output CSV of the training log")
+                        help="Architecture options as a JSON object (JumpReLU: bandwidth, threshold_init).")
+    parser.add_argument("--buffer-shards", type=int, default=schema_defaults(("sae",))["buffer_shards"],
+                        help="Shards shuffled together when streaming batches (bounds the memory).")
+    parser.add_argument("--hook", required=True, help="The hook the store's activations come from.")
+    parser.add_argument("--out", required=True, help="The output SAE folder (cfg.json and weights).")
+    parser.add_argument("--log", required=True, help="The output CSV of the training log.")
 
 
 def build_sae(architecture: str, d_in: int, width: float, coefficient: float, seed: int,
@@ -49,6 +51,15 @@ def build_sae(architecture: str, d_in: int, width: float, coefficient: float, se
     if architecture == "topk":
         return cls(d_in, d_sae, seed=seed, k=int(coefficient))
     return cls(d_in, d_sae, seed=seed, **options)
+
+
+def store_provenance(manifest: dict, hook: str) -> dict:
+    """cfg.json's `metadata` for an SAE trained on the activation store of `manifest`:
+    the model and corpus that produced the activations (a hub name or a local folder;
+    `path:split` for a Hugging Face dataset)."""
+    dataset_path, _, split = manifest["corpus"].partition(":")
+    return activation_metadata(manifest["model"], hook, manifest["context_length"], dataset_path,
+                               dataset_split=split or None, training_store_tokens=manifest["n_tokens"])
 
 
 def run(args) -> None:
@@ -86,7 +97,7 @@ def run(args) -> None:
                         run_id=run_id)
     final = history.iloc[-1]
     log.info("final loss %.4f, L0 %.2f", final["loss"], final["l0"])
-    save_sae(sae.cpu(), args.out, args.model_name, args.hook, extra={
+    save_sae(sae.cpu(), args.out, store_provenance(store.manifest, args.hook), extra={
         "sparsity_coefficient": args.coefficient, "learning_rate": args.learning_rate,
         "training": json.loads(args.settings), "training_tokens": settings.steps * settings.batch_size})
     write_table(history, args.log)

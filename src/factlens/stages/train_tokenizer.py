@@ -7,6 +7,7 @@ import logging
 import pandas as pd
 
 from factlens.io import atomic_path, read_documents, write_table
+from factlens.stages.common import schema_defaults
 from factlens.tokenizer import name_token_lengths, save_tokenizer, single_token_id, train_bpe_tokenizer
 from factlens.world import EXAMPLE_SPORT, SPORTS
 
@@ -14,11 +15,15 @@ log = logging.getLogger("factlens.tokenizer")
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--vocab-size", type=int, required=True)
-    parser.add_argument("--corpus", required=True, help="text to train on (the world's tokenizer corpus)")
-    parser.add_argument("--athletes", required=True)
-    parser.add_argument("--out", required=True, help="output tokenizer folder")
-    parser.add_argument("--name-lengths", required=True, help="output CSV: distribution")
+    parser.add_argument("--vocab-size", type=int, default=schema_defaults(("tokenizer",))["vocab_size"],
+                        help="The size of the BPE vocabulary, special tokens included.")
+    parser.add_argument("--corpus", required=True,
+                        help="The text to train on (the world's tokenizer corpus).")
+    parser.add_argument("--athletes", required=True,
+                        help="The world's athletes (CSV), whose names are counted in tokens.")
+    parser.add_argument("--out", required=True, help="The output tokenizer folder.")
+    parser.add_argument("--name-lengths", required=True,
+                        help="The output CSV: how many athletes' names take 1, 2, 3... tokens.")
 
 
 def run(args) -> None:

@@ -14,15 +14,15 @@ DEFAULT_MANIFEST = "results/default/MANIFEST.json"
 
 def add_arguments(parser) -> None:
     parser.add_argument("--manifest", default=DEFAULT_MANIFEST,
-                        help=f"the manifest to check against (default {DEFAULT_MANIFEST})")
+                        help=f"The manifest to check against (default {DEFAULT_MANIFEST}).")
     parser.add_argument("--git-ref", default=None,
-                        help="read the manifest as committed at this git revision (e.g. HEAD), to "
-                             "check a fresh run against the archived results it overwrote")
+                        help="Read the manifest as committed at this git revision (e.g. HEAD), to "
+                             "check a fresh run against the archived results it overwrote.")
     parser.add_argument("--ignore-figures", action="store_true",
-                        help="do not count PNG/PDF drift (figures depend on font and library versions)")
+                        help="Do not count PNG/PDF drift (figures depend on font and library versions).")
     parser.add_argument("--touch", action="store_true",
-                        help="if nothing drifted, mark the archive up to date for Snakemake "
-                             "(after a fresh clone) and flag modules changed since it was made")
+                        help="If nothing drifted, mark the archive up to date for Snakemake "
+                             "(after a fresh clone) and flag modules changed since it was made.")
 
 
 def read_manifest(path: Path, git_ref: str | None) -> dict:
