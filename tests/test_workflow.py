@@ -89,7 +89,15 @@ def test_sae_sweep_outputs(smoke_run):
     comparison = pd.read_csv(results / "l0_at_equal_loss_recovered.csv")
     assert {"l0_baseline", "ratio_low", "ratio_high", "resamples_in_range"} <= set(comparison.columns)
     sae = smoke_run / "work" / "smoke" / "saes" / "blocks.1.hook_resid_post" / "gated" / "0.2"
-    assert json.loads((sae / "cfg.json").read_text())["architecture"] == "gated"
+    cfg = json.loads((sae / "cfg.json").read_text())
+    assert cfg["architecture"] == "gated"
+    # SAELens's provenance: the model folder (relative to the repository) and the corpus
+    # the activations came from, in rows of the cached context length
+    assert {key: cfg["metadata"][key] for key in ("model_name", "hook_name", "context_size",
+                                                  "dataset_path", "prepend_bos")} == {
+        "model_name": "work/smoke/model", "hook_name": "blocks.1.hook_resid_post",
+        "context_size": config["activations"]["context_length"], "dataset_path": "corpus_train.txt",
+        "prepend_bos": True}
 
 
 def test_report_states_every_claim_with_its_tables_and_figures(smoke_run):
@@ -204,6 +212,11 @@ def test_real_model_path_runs_the_same_workflow_on_a_model_folder(tiny_model_dir
     for split, rows in (("train", "train[:80%]"), ("heldout", "train[80%:]")):
         manifest = json.loads((stores / split / "blocks.1.hook_resid_post" / "manifest.json").read_text())
         assert manifest["corpus"] == f"{dataset}:{rows}"
+    # an SAE's cfg.json names the model and the dataset as a user would load them again
+    metadata = json.loads((clone / "work" / "smoke" / "saes" / "blocks.1.hook_resid_post" / "standard"
+                           / "0.1" / "cfg.json").read_text())["metadata"]
+    assert (metadata["model_name"], metadata["dataset_path"], metadata["dataset_split"]) == (
+        str(tiny_model_dirs["gpt2"]), str(dataset), "train[:80%]")
 
 
 def test_snakemake_report_builds_with_captions(smoke_run, tmp_path):
