@@ -5,7 +5,9 @@ check_saelens.py to compare against SAELens's (run in the project's environment)
 
 Inputs are the first rows of the SAE's held-out activation store (real activations, so
 that thresholds and top-k are exercised), or Gaussian rows at the SAE's input scale when
-the run kept no store."""
+the run kept no store. With them goes each latent's margin: how far its pre-activation
+is from where it switches on (a latent within float rounding of that point may switch
+either way in another implementation, a tie rather than a disagreement)."""
 
 from __future__ import annotations
 
@@ -30,6 +32,21 @@ def inputs_for(work: Path, config: dict) -> torch.Tensor:
     return torch.randn(ROWS, config["d_in"], generator=generator) / config["folded_input_scale"] / config["d_in"] ** 0.5
 
 
+def switching_margin(sae, x: torch.Tensor) -> torch.Tensor:
+    """Each latent's distance from where it switches on: its gate (Gated), its
+    threshold (JumpReLU), zero (ReLU) or the midpoint of the k-th and (k+1)-th largest
+    pre-activations of its row (TopK)."""
+    if sae.architecture == "gated":
+        return sae.project(x, sae.b_gate)
+    pre = sae.pre_activations(x)
+    if sae.architecture == "jumprelu":
+        return pre - sae.threshold
+    if sae.architecture == "topk":
+        top = pre.topk(sae.k + 1, dim=-1).values
+        return pre - (top[:, -2:-1] + top[:, -1:]) / 2
+    return pre
+
+
 @torch.no_grad()
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -47,7 +64,8 @@ def main() -> None:
         latents, reconstruction = (sae.features(x) * (1 + args.perturb), sae(x) * (1 + args.perturb))
         name = f"sae_{number:03d}.safetensors"
         save_file({"x": x.contiguous(), "latents": latents.contiguous(),
-                   "reconstruction": reconstruction.contiguous()}, str(out / name))
+                   "reconstruction": reconstruction.contiguous(),
+                   "margin": switching_margin(sae, x).contiguous()}, str(out / name))
         index.append({"sae": str(config_path.parent.resolve()), "architecture": config["architecture"],
                       "reference": name, "metadata": config["metadata"],
                       "active_per_row": float((latents > 0).sum(-1).float().mean())})
