@@ -14,7 +14,7 @@ import argparse
 
 import torch
 
-from common import best_time
+from common import best_times_interleaved
 from factlens.sae import ARCHITECTURES
 from factlens.sae.train import training_step
 
@@ -62,9 +62,11 @@ def main() -> None:
     print(f"{'architecture':10s} {'latents':>7s} {'matmuls':>10s} {'step':>10s} {'share':>7s}")
     for architecture in ("standard", "gated", "jumprelu", "topk"):
         m = int(args.width * args.d_in * (1.5 if architecture == "standard" else 1))
-        matmul = best_time(matmuls_only(args.batch, args.d_in, m, architecture == "gated"),
-                           repeats=10, warmup=3)
-        step = best_time(whole_step(architecture, args.batch, args.d_in, m), repeats=10, warmup=3)
+        # alternating rounds, so a slow spell of the machine hits both alike
+        times = best_times_interleaved({
+            "matmul": matmuls_only(args.batch, args.d_in, m, architecture == "gated"),
+            "step": whole_step(architecture, args.batch, args.d_in, m)}, rounds=5)
+        matmul, step = times["matmul"], times["step"]
         print(f"{architecture:10s} {m:7d} {matmul * 1e3:8.2f}ms {step * 1e3:8.2f}ms "
               f"{matmul / step:7.0%}")
         if args.profile:
