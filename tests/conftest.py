@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import yaml
@@ -96,12 +97,42 @@ def smoke_run(tmp_path_factory):
     return clone
 
 
-# Tests that run the workflow (the smoke run, clones, dry runs, restarts) are marked slow,
+class SeedsRun(NamedTuple):
+    clone: Path
+    left_for_the_base_run: dict  # rule -> jobs the smoke config still planned after the seeds run
+    seed_0_digests: dict  # results/smoke as the two runs left it, before any test touched it
+    seed_0_manifest: str
+
+
+@pytest.fixture(scope="session")
+def seeds_run(tmp_path_factory):
+    """A second clone in which workflow/seeds.smk ran config/smoke.yaml for seeds 0 and 1,
+    then the smoke config itself made what the seeds run does not need (its report, archive).
+
+    Seed 0 is the smoke config, so that clone's `results/smoke` is a second run of it from
+    scratch: the determinism test's. Its bytes are kept as written, because the seeds
+    test later rebuilds that report with the aggregate."""
+    from workflow_runs import clone_repository, digests, planned_jobs, snakemake
+
+    clone = clone_repository(tmp_path_factory.mktemp("seeds"))
+    (clone / "seeds.yaml").write_text(yaml.safe_dump(
+        {"base": "config/smoke.yaml", "seeds": [0, 1], "workdir": "work/seeds-smoke",
+         "resultsdir": "results/seeds-smoke"}))
+    result = snakemake(clone, "-s", "workflow/seeds.smk", config="seeds.yaml", timeout=1500)
+    assert result.returncode == 0, result.stderr[-4000:]
+    left_for_the_base_run = planned_jobs(snakemake(clone, "--dry-run"))
+    result = snakemake(clone)
+    assert result.returncode == 0, result.stderr[-4000:]
+    seed_0 = clone / "results" / "smoke"
+    return SeedsRun(clone, left_for_the_base_run, digests(seed_0), (seed_0 / "MANIFEST.json").read_text())
+
+
+# Tests that run the workflow (the smoke and seeds runs, clones, dry runs, restarts) are marked slow,
 # so `make test-fast` (pytest -m "not slow") gives a developer the rest in under 2 minutes.
 WORKFLOW_MODULES = {"test_workflow", "test_reruns", "test_restart", "test_profiles"}
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if "smoke_run" in item.fixturenames or item.module.__name__ in WORKFLOW_MODULES:
+        if {"smoke_run", "seeds_run"} & set(item.fixturenames) or item.module.__name__ in WORKFLOW_MODULES:
             item.add_marker(pytest.mark.slow)

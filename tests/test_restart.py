@@ -4,7 +4,6 @@ uninterrupted run: activation caching resumes from its last complete shard, SAE 
 resumes from its last checkpoint, and no half-written output is ever taken for a finished
 one."""
 
-import hashlib
 import json
 import os
 import shutil
@@ -15,23 +14,18 @@ from pathlib import Path
 import yaml
 
 from conftest import REPO
-from workflow_runs import SMOKE, snakemake, start_snakemake
+from workflow_runs import SMOKE, digests, snakemake, start_snakemake
 
 STORE = "work/smoke/activations/train/blocks.1.hook_resid_post"
 SAE = "work/smoke/saes/blocks.1.hook_resid_post/gated/0.2"
 SAE_LOG = "work/smoke/logs/train_sae/blocks.1.hook_resid_post/gated/0.2.log"
 
 
-def digests(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 def longer_config(tmp_path: Path) -> str:
     """The smoke config with more tokens to cache and more SAE steps, so there is a middle."""
     config = yaml.safe_load((REPO / SMOKE).read_text())
-    config["activations"]["train_tokens"] = 200000
-    config["sae"]["sites"][0]["training"] = {"steps": 3000, "checkpoint_every": 100}
+    config["activations"]["train_tokens"] = 60000
+    config["sae"]["sites"][0]["training"] = {"steps": 1000, "checkpoint_every": 100}
     path = tmp_path / "longer.yaml"
     path.write_text(yaml.safe_dump(config))
     return str(path)

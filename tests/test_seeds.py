@@ -83,16 +83,10 @@ def test_the_report_states_each_claims_count_over_seeds():
     assert "over seeds" not in render_report(claims, pd.DataFrame({"m": [1]}), "organism", False)
 
 
-@pytest.mark.slow
-def test_a_seeds_run_aggregates_every_seeds_verdicts(tmp_path):
-    from workflow_runs import clone_repository, factlens, planned_jobs, snakemake
+def test_a_seeds_run_aggregates_every_seeds_verdicts(seeds_run):
+    from workflow_runs import factlens, planned_jobs, snakemake
 
-    clone = clone_repository(tmp_path / "clone")
-    (clone / "seeds.yaml").write_text(yaml.safe_dump(
-        {"base": "config/smoke.yaml", "seeds": [0, 1], "workdir": "work/seeds-smoke",
-         "resultsdir": "results/seeds-smoke"}))
-    result = snakemake(clone, "-s", "workflow/seeds.smk", config="seeds.yaml", timeout=1500)
-    assert result.returncode == 0, result.stderr[-4000:]
+    clone = seeds_run.clone
     table = pd.read_csv(clone / "results" / "seeds-smoke" / "seeds.csv").set_index("key")
     seed_1 = clone / "work" / "seeds-smoke" / "seed-1"
     # seed 0 is the smoke run itself (its folders); seed 1 trained its own organism
@@ -109,8 +103,10 @@ def test_a_seeds_run_aggregates_every_seeds_verdicts(tmp_path):
     assert (clone / "results" / "seeds-smoke" / "SEEDS.md").read_text().startswith("# The replication over seeds")
     verified = factlens(clone, "verify", "--manifest", "results/seeds-smoke/MANIFEST.json")
     assert verified.returncode == 0, verified.stderr[-2000:]
-    # the base run is seed 0's: nothing of it reruns, except its report, which now reads
-    # the aggregate and states the count over seeds for every claim
+    # the base run is seed 0's: after the seeds run it only had its report and archive to
+    # make; with the aggregate its report is rebuilt and states the count over seeds
+    assert set(seeds_run.left_for_the_base_run) <= {"build_report", "archive_results", "all"}, \
+        seeds_run.left_for_the_base_run
     overlay = clone / "with-seeds.yaml"
     overlay.write_text(yaml.safe_dump({"report": {"seeds": "results/seeds-smoke/seeds.csv"}}))
     planned = planned_jobs(snakemake(clone, "-n", "--configfile", "config/smoke.yaml", str(overlay)))

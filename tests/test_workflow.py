@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from snakemake.utils import validate
 
 from conftest import REPO
-from workflow_runs import clone_repository, factlens, planned_jobs, snakemake
+from workflow_runs import clone_repository, digests, factlens, planned_jobs, snakemake
 
 SMOKE = REPO / "config" / "smoke.yaml"
 CLAIM_TITLES = ("an early MLP looks the sport up at the final name token", "linear probes read the sport",
@@ -158,20 +158,19 @@ def test_nothing_to_do_after_a_complete_run(smoke_run):
     assert planned_jobs(snakemake(smoke_run, "--dry-run")) == {}
 
 
-def test_two_runs_give_byte_identical_results(smoke_run, tmp_path):
-    """Determinism: a second clone run from scratch writes the same bytes, figures included
-    (only the manifest differs: it records wall times)."""
-    second = clone_repository(tmp_path / "second")
-    result = snakemake(second)
-    assert result.returncode == 0, result.stderr[-4000:]
-    first_results, second_results = smoke_run / "results" / "smoke", second / "results" / "smoke"
-    files = sorted(p.relative_to(first_results) for p in first_results.rglob("*")
-                   if p.is_file() and p.name != "MANIFEST.json")
-    assert len(files) > 50
-    different = [str(f) for f in files if (first_results / f).read_bytes() != (second_results / f).read_bytes()]
+def test_two_runs_give_byte_identical_results(smoke_run, seeds_run):
+    """Determinism: a second clone run from scratch (the seeds run's seed 0, which is the
+    smoke config) writes the same bytes, figures included (only the manifest differs: it
+    records wall times)."""
+    second, second_manifest = seeds_run.seed_0_digests, seeds_run.seed_0_manifest
+    first_results = smoke_run / "results" / "smoke"
+    first = {path: digest for path, digest in digests(first_results).items() if path != "MANIFEST.json"}
+    assert len(first) > 50
+    different = sorted(path for path, digest in first.items() if second.get(path) != digest)
     assert different == []
-    first, again = (json.loads((r / "MANIFEST.json").read_text())["files"] for r in (first_results, second_results))
-    assert first == again
+    assert sorted(first) == sorted(path for path in second if path != "MANIFEST.json")
+    archived = [json.loads(text)["files"] for text in ((first_results / "MANIFEST.json").read_text(), second_manifest)]
+    assert archived[0] == archived[1]
 
 
 def test_real_model_path_runs_the_same_workflow_on_a_model_folder(tiny_model_dirs, tmp_path):

@@ -3,6 +3,7 @@ clone would have it), Snakemake calls in it, and the jobs a dry run plans."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -68,3 +69,9 @@ def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
         if len(parts) == 2 and parts[1].isdigit():
             counts[parts[0]] = int(parts[1])
     return counts
+
+
+def digests(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file under `folder`, by its path relative to it."""
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
