@@ -46,7 +46,8 @@ def main() -> int:
     print(f"sae-lens {__version__}")
     print(f"{'architecture':<12} {'L0':>6} {'latents':>9} {'recon':>9} {'ties':>5}  "
           f"(relative errors; rows with a latent switched at a tie)")
-    for entry in json.loads((folder / "index.json").read_text()):
+    entries = json.loads((folder / "index.json").read_text())
+    for entry in entries:
         reference = load_file(str(folder / entry["reference"]))
         try:
             sae = SAE.load_from_disk(entry["sae"], device="cpu")
@@ -64,15 +65,15 @@ def main() -> int:
         switched = (latents != 0) != (reference["latents"] != 0)
         margin = reference["margin"].abs()
         tie = margin <= TIE * margin.amax(-1, keepdim=True)
-        rows = ~switched.any(-1)  # rows where both switch the same latents on
-        errors = (relative_error(latents[rows], reference["latents"][rows]),
-                  relative_error(reconstruction[rows], reference["reconstruction"][rows]))
+        switched_rows = switched.any(-1)  # a latent on in one, off in the other
+        errors = (relative_error(latents[~switched_rows], reference["latents"][~switched_rows]),
+                  relative_error(reconstruction[~switched_rows], reference["reconstruction"][~switched_rows]))
         close = (max(errors) <= TOLERANCE and not (switched & ~tie).any()
-                 and (~rows).float().mean() <= MAX_TIED_ROWS)
+                 and switched_rows.float().mean() <= MAX_TIED_ROWS)
         failures += not close
         print(f"{entry['architecture']:<12} {entry['active_per_row']:6.2f} {errors[0]:9.1e} {errors[1]:9.1e} "
-              f"{int((~rows).sum()):5d}  {'ok' if close else 'DIFFERENT'} {entry['sae']}")
-    print(f"{failures} of {len(json.loads((folder / 'index.json').read_text()))} SAEs differ or fail to load")
+              f"{int(switched_rows.sum()):5d}  {'ok' if close else 'DIFFERENT'} {entry['sae']}")
+    print(f"{failures} of {len(entries)} SAEs differ or fail to load")
     return 1 if failures else 0
 
 
