@@ -61,7 +61,8 @@ def tiny_tokenizer(tiny_world):
 
 @pytest.fixture(scope="session")
 def tiny_model_dirs(tmp_path_factory, tiny_tokenizer):
-    """Randomly initialised GPT-NeoX (rotary, parallel) and GPT-2 (absolute positions)."""
+    """Randomly initialised GPT-NeoX (rotary; parallel blocks as Pythia's, and sequential as
+    the organism's) and GPT-2 (absolute positions)."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXForCausalLM
 
@@ -74,6 +75,10 @@ def tiny_model_dirs(tmp_path_factory, tiny_tokenizer):
             vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
             intermediate_size=64, rotary_pct=0.25, max_position_embeddings=128,
             use_parallel_residual=True, **ids)),
+        "gpt_neox_sequential": GPTNeoXForCausalLM(GPTNeoXConfig(
+            vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+            intermediate_size=64, rotary_pct=0.25, max_position_embeddings=128,
+            use_parallel_residual=False, **ids)),
         "gpt2": GPT2LMHeadModel(GPT2Config(
             vocab_size=vocab, n_embd=32, n_layer=2, n_head=4, n_positions=128, **ids)),
     }

@@ -12,6 +12,7 @@ import pytest
 
 from factlens.archive import build_manifest, compare, job_times, mark_up_to_date
 from factlens.attribution import compare_methods
+from factlens.blocks import residual_hooks
 from factlens.claims import attribution_claim, localisation_claims, sae_claims
 from factlens.illusion_claims import editing_claim, family_claim, illusion_claim
 from factlens.stages.verify import read_manifest
@@ -103,13 +104,18 @@ def test_the_committed_manifest_is_read_from_git(tmp_path):
         read_manifest(manifest, "nosuchref")
 
 
-def patching_table(lookup_hook: str, restored: float, gather: float = 0.4) -> pd.DataFrame:
+def patching_table(lookup_hook: str, restored: float, gather: float = 0.4, move: float = 0.6,
+                   parallel: bool = True) -> pd.DataFrame:
+    """4 layers: every component restores 5% but the lookup, attention 0 carries the first
+    name (`gather`) and attention 3 the sport to the final token (`move`)."""
     rows = [{"hook": f"blocks.{layer}.hook_{kind}_out", "position": position, "family": "component",
-             "restored_mean": 0.05}
+             "restored_mean": move if (layer, kind, position) == (3, "attn", "of") else 0.05}
             for layer in range(4) for kind in ("attn", "mlp") for position in ("final name token", "of")]
     rows += [{"hook": f"blocks.{layer}.hook_{kind}_out", "position": "final name token",
               "family": "first-name swap", "restored_mean": gather if (layer, kind) == (0, "attn") else 0.05}
              for layer in range(4) for kind in ("attn", "mlp")]
+    rows += [{"hook": hook, "position": "final name token", "family": "residual", "restored_mean": 0.5}
+             for hook in residual_hooks(4, parallel)]
     frame = pd.DataFrame(rows)
     frame.loc[(frame.hook == lookup_hook) & (frame.position == "final name token")
               & (frame.family == "component"), "restored_mean"] = restored
@@ -117,6 +123,8 @@ def patching_table(lookup_hook: str, restored: float, gather: float = 0.4) -> pd
 
 
 PROBES = pd.DataFrame({"layer": [0, 1, 0, 1, 1], "site": ["embed", "resid_post 0"] * 2 + ["resid_post 0"],
+                       "hook": ["blocks.0.hook_resid_pre", "blocks.0.hook_resid_post"] * 2
+                       + ["blocks.0.hook_resid_post"],
                        "position": ["final name token"] * 2 + ["final token"] * 2 + ["final name token"],
                        "regularisation": [1.0, 1.0, 1.0, 1.0, 0.1],
                        "selected": [True, True, True, True, False],
@@ -125,21 +133,30 @@ PROBES = pd.DataFrame({"layer": [0, 1, 0, 1, 1], "site": ["embed", "resid_post 0
                        "train_athletes": 300, "test_athletes": 100})
 
 
-@pytest.mark.parametrize("hook, restored, gather, replicated", [
-    ("blocks.1.hook_mlp_out", 0.5, 0.4, True),    # attention gathers, an early MLP looks up
-    ("blocks.0.hook_mlp_out", 0.5, 0.4, False),   # MLP0 of a parallel block sees one token
-    ("blocks.3.hook_mlp_out", 0.5, 0.4, False),   # the last layer is not early-to-middle
-    ("blocks.0.hook_attn_out", 0.5, 0.4, False),  # attention, not an MLP
-    ("blocks.1.hook_mlp_out", 0.2, 0.4, False),   # too weak to be the lookup
-    ("blocks.2.hook_mlp_out", 0.5, 0.1, False),   # nothing carries the first name to the name's end
+@pytest.mark.parametrize("hook, restored, gather, move, parallel, replicated", [
+    ("blocks.1.hook_mlp_out", 0.5, 0.4, 0.6, True, True),    # gather, an early MLP looks up, move
+    ("blocks.0.hook_mlp_out", 0.5, 0.4, 0.6, True, False),   # MLP0 of a parallel block sees one token
+    ("blocks.0.hook_mlp_out", 0.5, 0.4, 0.6, False, True),   # MLP0 of a sequential block reads attention 0
+    ("blocks.3.hook_mlp_out", 0.5, 0.4, 0.6, True, False),   # the last layer is not early-to-middle
+    ("blocks.0.hook_attn_out", 0.5, 0.4, 0.6, True, False),  # attention, not an MLP
+    ("blocks.1.hook_mlp_out", 0.2, 0.4, 0.6, True, False),   # too weak to be the lookup
+    ("blocks.2.hook_mlp_out", 0.5, 0.1, 0.6, True, False),   # nothing carries the first name to the name's end
+    ("blocks.1.hook_mlp_out", 0.5, 0.4, 0.1, True, False),   # nothing moves the sport to the final token
 ])
-def test_localisation_verdict(hook, restored, gather, replicated):
-    lookup, probe = localisation_claims(patching_table(hook, restored, gather), PROBES, "of")
+def test_localisation_verdict(hook, restored, gather, move, parallel, replicated):
+    lookup, probe = localisation_claims(patching_table(hook, restored, gather, move, parallel), PROBES, "of")
     assert lookup.replicated is replicated
     # 85% is within 10 points of the paper's 90%; the unselected C's 99% is not used
     assert probe.replicated
     assert "85.0% at resid_post 0" in probe.table.loc[0, "ours"]
     assert probe.table.loc[2, "ours"] == "97.0%"  # the final-token positive control
+
+
+def test_the_lookup_row_shows_the_probe_around_the_mlp():
+    lookup, _ = localisation_claims(patching_table("blocks.1.hook_mlp_out", 0.5), PROBES, "of")
+    row = lookup.table.set_index("measure").loc[
+        "held-out sport probe at the final name token around the strongest reading MLP", "ours"]
+    assert row == "85.0% before MLP1, - after it"  # resid_post 0 is MLP1's input in a parallel block
 
 
 def sweep_tables(gated_l0: float, baseline_gammas=(0.9, 0.8), gated_gammas=(1.0, 0.99),

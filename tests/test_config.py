@@ -21,7 +21,7 @@ def _load(name):
 def test_shipped_configs_are_valid(name):
     config = _load(name)
     validate(config, str(SCHEMA), set_default=True)
-    assert config["model"]["organism"]["steps"] >= 1  # nested defaults were filled
+    assert config["model"]["organism"]["max_steps"] >= 1  # nested defaults were filled
 
 
 def test_defaults_are_filled_from_an_empty_config():

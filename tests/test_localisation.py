@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from factlens.blocks import residual_hooks
 from factlens.evaluation import fact_prompts
 from factlens.loading import load_model
 from factlens.patching import (logit_difference, pair_prompts, patching_effects,
@@ -89,7 +90,7 @@ def test_patching_everything_restores_all_and_nothing_restores_none(padded_promp
 def test_residual_features_match_run_with_cache(padded_prompts):
     model, _, batch, _ = padded_prompts
     features = residual_at_positions(model, batch.input_ids, batch.attention_mask,
-                                     batch.final_name_index, n_layers=2, batch_size=7)
+                                     batch.final_name_index, residual_hooks(2, parallel=True), batch_size=7)
     assert features.shape == (3, len(batch), model.cfg.d_model)
     row = 4
     _, cache = model.run_with_cache(batch.input_ids[row:row + 1],

@@ -5,11 +5,11 @@ import torch
 
 from conftest import organism_settings
 from factlens.corpus import epoch_documents
-from factlens.organism import (learning_rate_at, organism_config, pack_documents, stream_batches,
-                               train_organism)
+from factlens.organism import (learning_rate_at, organism_config, pack_documents, stopping_summary,
+                               stream_batches, train_organism)
 
 SMALL = dict(d_model=32, n_layers=2, n_heads=2, d_mlp=64, context_length=32, batch_size=8,
-             steps=30, warmup_steps=3, eval_every=15, learning_rate=0.006)
+             max_steps=30, warmup_steps=3, eval_every=15, learning_rate=0.006, decay_steps=10)
 
 
 def test_pack_documents_starts_each_document_with_bos(tiny_tokenizer):
@@ -24,19 +24,46 @@ def test_pack_documents_starts_each_document_with_bos(tiny_tokenizer):
     assert stream.count(bos) >= len(stream) // (len(expected) + 8)
 
 
-def test_learning_rate_warms_up_then_decays_to_a_tenth():
+def test_learning_rate_warms_up_holds_its_peak_then_decays_to_a_tenth():
     settings = organism_settings(**SMALL)
-    rates = [learning_rate_at(step, settings) for step in range(settings.steps)]
+    rates = [learning_rate_at(step, settings, decay_start=12) for step in range(25)]
     assert rates[0] < rates[1] < rates[2]
-    assert max(rates) == pytest.approx(settings.learning_rate)
-    assert abs(rates[-1] - 0.1 * settings.learning_rate) < 0.02 * settings.learning_rate
-    assert all(a >= b for a, b in zip(rates[3:], rates[4:]))
+    assert rates[3:12] == [settings.learning_rate] * 9  # the peak until the decay starts
+    assert all(a > b for a, b in zip(rates[11:22], rates[12:22]))  # 10 steps of decay
+    assert rates[21:] == pytest.approx([0.1 * settings.learning_rate] * 4)
+    assert learning_rate_at(500, settings, decay_start=None) == settings.learning_rate
 
 
-def test_config_is_pythia_architecture(tiny_tokenizer):
-    config = organism_config(organism_settings(**SMALL), tiny_tokenizer)
+def stream(tiny_world):
+    settings_world, athletes = tiny_world[0], tiny_world[1]
+    athletes = athletes[(athletes.athlete_id < 20) | (athletes.sport == "golf")]  # short epochs
+    return lambda epoch: epoch_documents(athletes, settings_world, epoch)
+
+
+@pytest.mark.parametrize("accuracies, steps, decay_start, because", [
+    # leaves the plateau at the second evaluation (step 10): 10 steps of decay follow
+    ([0.3, 0.9, 0.95, 0.97], 20, 10, "reached 80% at step 10"),
+    # never leaves it: the decay starts at the cap minus its length
+    ([0.3] * 10, 30, 20, "the cap of 30 steps"),
+])
+def test_training_stops_on_the_stated_criterion(tiny_world, tiny_tokenizer, accuracies, steps,
+                                                decay_start, because):
+    settings = organism_settings(**{**SMALL, "eval_every": 5, "plateau_accuracy": 0.8})
+    scores = iter(accuracies)
+    model, curve = train_organism(settings, tiny_tokenizer, stream(tiny_world),
+                                  lambda model: {"fact_accuracy": next(scores)})
+    summary = stopping_summary(curve, settings)
+    assert summary["steps"] == len(curve) == steps
+    assert summary["decay_start"] == decay_start and because in summary["stopped_because"]
+    assert (curve["phase"] == "decay").sum() == settings.decay_steps
+    assert curve["lr"].iloc[-1] == pytest.approx(0.1 * settings.learning_rate, rel=0.05)
+
+
+@pytest.mark.parametrize("parallel", [True, False])
+def test_config_is_gpt_neox_with_the_chosen_block_type(tiny_tokenizer, parallel):
+    config = organism_config(organism_settings(**SMALL, parallel_residual=parallel), tiny_tokenizer)
     assert config.model_type == "gpt_neox"
-    assert config.use_parallel_residual and not config.tie_word_embeddings
+    assert config.use_parallel_residual == parallel and not config.tie_word_embeddings
     assert config.attention_dropout == 0 and config.hidden_dropout == 0
     assert config.vocab_size == len(tiny_tokenizer)
 
@@ -47,15 +74,13 @@ def test_training_is_deterministic_and_lowers_the_loss(tiny_world, tiny_tokenize
 
     def evaluate(model):
         calls.append(model.training)
-        return {"probe": 1.0}
+        return {"fact_accuracy": 0.0}
 
-    settings_world, athletes = tiny_world[0], tiny_world[1]
-    athletes = athletes[(athletes.athlete_id < 20) | (athletes.sport == "golf")]  # short epochs
-    epochs = []
+    epochs, documents_for_epoch = [], stream(tiny_world)
 
     def documents(epoch):
         epochs.append(epoch)
-        return epoch_documents(athletes, settings_world, epoch)
+        return documents_for_epoch(epoch)
 
     model, curve = train_organism(settings, tiny_tokenizer, documents, evaluate)
     assert len(epochs) >= 2 and epochs == list(range(len(epochs)))  # fresh epochs, in order
@@ -65,7 +90,7 @@ def test_training_is_deterministic_and_lowers_the_loss(tiny_world, tiny_tokenize
         assert torch.equal(a, b)
     assert curve["loss"].tail(5).mean() < curve["loss"].head(5).mean() - 0.5
     assert calls == [False, False]  # evaluated in eval mode at steps 15 and 30
-    assert curve["probe"].notna().sum() == 2 and not model.training
+    assert curve["fact_accuracy"].notna().sum() == 2 and not model.training
 
 
 def test_stream_batches_carry_the_remainder_of_an_epoch_into_the_next(tiny_tokenizer):

@@ -48,7 +48,7 @@ def test_right_padding_or_missing_mask_is_refused(mask, message):
         check_left_padded(mask)
 
 
-@pytest.mark.parametrize("architecture", ["gpt_neox", "gpt2"])
+@pytest.mark.parametrize("architecture", ["gpt_neox", "gpt_neox_sequential", "gpt2"])
 def test_padded_final_logits_equal_prompt_alone(architecture, tiny_model_dirs, tiny_world,
                                                 tiny_tokenizer):
     model, tokenizer = load_model(str(tiny_model_dirs[architecture]), device="cpu")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from factlens.blocks import mlp_input, parallel_from_hooks
 from factlens.statistics import bootstrap_interval, bootstrap_ratio
 
 # Published numbers and statements (docs/references.md).
@@ -91,22 +92,37 @@ def localisation_claims(patching: pd.DataFrame, probes: pd.DataFrame, final_toke
     at_name = components[components["position"] == "final name token"].set_index("hook")["restored_mean"]
     at_final = components[components["position"] == final_token].set_index("hook")["restored_mean"]
     swap = patching[patching["family"] == "first-name swap"].set_index("hook")["restored_mean"]
+    parallel = parallel_from_hooks(patching.loc[patching["family"] == "residual", "hook"])
     top = at_name.idxmax()
     n_layers = len({layer_of(hook) for hook in at_name.index})
     mlps = at_name[[h for h in at_name.index if "mlp" in h]]
     attention_final = at_final[[h for h in at_final.index if "attn" in h]]
-    # In a parallel-residual block MLP0 sees only the current token's embedding, so the
-    # lookup of a whole multi-token name has to be an MLP of layer >= 1.
-    lookup_ok = ("mlp" in top and 1 <= layer_of(top) < max(2, n_layers - 1)
+    # An MLP can look a multi-token name up only if it reads an attention output: in a
+    # parallel block MLP0 sees only the current token's embedding, in a sequential block
+    # MLP L reads attention L.
+    first_reader = 1 if parallel else 0
+    lookup_ok = ("mlp" in top and first_reader <= layer_of(top) < max(2, n_layers - 1)
                  and at_name[top] >= LOOKUP_MIN_RESTORED)
-    reading_mlps = mlps[[h for h in mlps.index if layer_of(h) >= 1]]
+    reading_mlps = mlps[[h for h in mlps.index if layer_of(h) >= first_reader]]
     best_mlp = reading_mlps.idxmax() if len(reading_mlps) else None
     swap_attention = swap[[h for h in swap.index if "attn" in h]]
-    # the gather must happen below the lookup MLP (any layer when there is none)
+    # the gather must happen before the lookup MLP reads (any layer when there is none):
+    # below it in a parallel block, up to its own layer in a sequential one
     gather = swap_attention[[h for h in swap_attention.index
-                             if best_mlp is None or layer_of(h) < layer_of(best_mlp)]]
+                             if best_mlp is None or layer_of(h) < layer_of(best_mlp) + (not parallel)]]
     gather_ok = len(gather) > 0 and gather.max() >= LOOKUP_MIN_RESTORED
     best_gather = gather.idxmax() if len(gather) else None
+    # the move: attention above the lookup carries the sport to the final token
+    move = attention_final[[h for h in attention_final.index
+                            if best_mlp is None or layer_of(h) > layer_of(best_mlp)]]
+    move_ok = len(move) > 0 and move.max() >= LOOKUP_MIN_RESTORED
+    best_move = move.idxmax() if len(move) else None
+    probe_at_name = (probes[probes["selected"] & (probes["position"] == "final name token")]
+                     .set_index("hook")["test_accuracy"])
+    lookup_probes = ("-" if best_mlp is None else
+                     f"{percent(probe_at_name.get(mlp_input(layer_of(best_mlp), parallel), np.nan))} before "
+                     f"MLP{layer_of(best_mlp)}, "
+                     f"{percent(probe_at_name.get(f'blocks.{layer_of(best_mlp)}.hook_resid_post', np.nan))} after it")
     lookup = Claim(
         key="localisation",
         title="Fact finding: attention gathers the name, an early MLP looks the sport up at the final name token",
@@ -119,30 +135,35 @@ def localisation_claims(patching: pd.DataFrame, probes: pd.DataFrame, final_toke
             {"measure": "only the first name differs: attention outputs at the final name token, by layer",
              "ours": ", ".join(f"L{layer_of(h)} {percent(v)}" for h, v in swap_attention.items()),
              "paper": PAPER["gather"]},
-            {"measure": "only the first name differs: the strongest MLP of layer >= 1 at the final name token",
+            {"measure": "held-out sport probe at the final name token around the strongest reading MLP",
+             "ours": lookup_probes, "paper": "~90% by layer 6 of 32"},
+            {"measure": "only the first name differs: the strongest MLP that reads attention, at the final name token",
              "ours": f"{best_mlp} ({percent(swap.get(best_mlp, np.nan))})" if best_mlp else "-",
              "paper": "-"},
             {"measure": f"attention outputs at the final token ('{final_token}'), by layer",
              "ours": ", ".join(f"L{layer_of(h)} {percent(v)}" for h, v in attention_final.items()),
              "paper": PAPER["move"]},
         ]),
-        replicated=bool(lookup_ok and gather_ok),
-        metric="share restored by the strongest MLP of layer >= 1 at the final name token",
+        replicated=bool(lookup_ok and gather_ok and move_ok),
+        metric="share restored by the strongest MLP that reads attention, at the final name token",
         value=float(at_name[best_mlp]) if best_mlp else np.nan,
         summary=(f"At the final name token the component that restores most is {top} "
                  f"({percent(at_name[top])} of the logit difference)"
-                 + (f"; the strongest MLP that reads the gathered name is {best_mlp} "
+                 + (f"; the strongest MLP that reads the gathered name ({'layer >= 1 of a parallel block' if parallel else 'any layer of a sequential block'}) is {best_mlp} "
                     f"({percent(at_name[best_mlp])})" if best_mlp and best_mlp != top else "")
                  + (f". When only the first name differs, {best_gather} carries "
                     f"{percent(gather.max())} of it to the final name token" if best_gather else "")
-                 + (": attention gathers the name and an MLP looks the sport up, as the paper describes."
-                    if lookup_ok and gather_ok else
+                 + (f"; {best_move} restores {percent(move.max())} at the final token" if best_move else "")
+                 + (": attention gathers the name, an MLP looks the sport up and attention moves it, as "
+                    "the paper describes." if lookup_ok and gather_ok and move_ok else
                     ". This is not the paper's gather-then-MLP-lookup picture.")),
-        rule=(f"replicated if the component that restores most at the final name token is an MLP of "
-              f"layer >= 1 (MLP0 of a parallel-residual block sees one token) in the early-to-middle "
-              f"layers, restoring >= {percent(LOOKUP_MIN_RESTORED)}, and, with pairs that differ only "
-              f"in the first name, an attention layer below it restores >= {percent(LOOKUP_MIN_RESTORED)} "
-              "at the final name token (it carries the first name there)"),
+        rule=(f"replicated if the component that restores most at the final name token is an MLP that "
+              f"reads an attention output (layer >= 1 in a parallel block, where MLP0 sees one token; "
+              f"any layer in a sequential block) in the early-to-middle layers (below the last two), "
+              f"restoring >= {percent(LOOKUP_MIN_RESTORED)}; with pairs that differ only in the first "
+              f"name, an attention layer that the MLP reads restores >= {percent(LOOKUP_MIN_RESTORED)} at "
+              f"the final name token (it carries the first name there); and an attention layer above "
+              f"the MLP restores >= {percent(LOOKUP_MIN_RESTORED)} at the final token (the move)"),
         figures=["localisation/patching.png"],
     )
     selected = probes[probes["selected"]]

@@ -140,17 +140,23 @@ def red_flags(rows: pd.DataFrame, whole_fldd: float) -> dict[str, bool]:
     }
 
 
-def verdict(rows: pd.DataFrame, whole_fldd: float) -> str:
+def verdict(rows: pd.DataFrame, whole_fldd: float, max_row_share: float = MAX_ROW_SHARE) -> str:
     """Apply the rule in the module docstring to one direction's rows, given the
     whole-component patch's FLDD at the same site and position."""
-    by_variant = rows.set_index("variant")
-    effect = by_variant.loc["v", "fldd"]
+    fldd = rows.set_index("variant")["fldd"]
+    return verdict_from(fldd.get("v"), fldd.get("v_row"), fldd.get("v_null"),
+                        red_flags(rows, whole_fldd), max_row_share)
+
+
+def verdict_from(effect: float, row_effect: float, null_effect: float, flags: dict[str, bool],
+                 max_row_share: float = MAX_ROW_SHARE) -> str:
+    """The rule on the numbers it reads: FLDD of v, v_row and v_null and the red flags
+    (`max_row_share`: the v_row-share line, moved to see how a verdict depends on it)."""
     if not effect >= MIN_EFFECT:
         return "no effect"
-    row_effect = np.nan_to_num(by_variant.loc["v_row", "fldd"])
-    null_effect = np.nan_to_num(by_variant.loc["v_null", "fldd"])
-    needs_both = row_effect < MAX_ROW_SHARE * effect and abs(null_effect) < MAX_NULL_SHARE * effect
-    return "illusory" if needs_both and any(red_flags(rows, whole_fldd).values()) else "not illusory"
+    needs_both = (np.nan_to_num(row_effect) < max_row_share * effect
+                  and abs(np.nan_to_num(null_effect)) < MAX_NULL_SHARE * effect)
+    return "illusory" if needs_both and any(flags.values()) else "not illusory"
 
 
 def summarise_checks(tables: list[pd.DataFrame], sites: pd.DataFrame) -> pd.DataFrame:

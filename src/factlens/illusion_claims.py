@@ -15,16 +15,14 @@ import pandas as pd
 
 from factlens.claims import PAPER, Claim, percent, with_interval
 from factlens.illusion import MATCH_TOLERANCE, MAX_NULL_SHARE, MAX_OUTSIDE_RANGE, MAX_ROW_SHARE, MIN_EFFECT
-from factlens.sites import (NEGATIVE_MAX_INPUT, OFF_CIRCUIT_MAX_WHOLE, OFF_CIRCUIT_MIN_INPUT,
-                            ON_CIRCUIT_MIN_WHOLE)
+from factlens.sites import SiteThresholds
 
-ROLE_ORDER = ("off-circuit", "residual feeding the off-circuit MLP", "on-circuit", "negative control")
+ROLE_ORDER = ("off-circuit", "residual after the off-circuit MLP", "on-circuit", "negative control")
+THRESHOLDS = SiteThresholds()
 EDIT_MIN_AGREEMENT = 0.9
-SITE_RULE = (f"sites chosen from this run's activation patching: off-circuit = the readable MLP whose "
-             f"whole-output patch restores < {OFF_CIRCUIT_MAX_WHOLE:.0%} and whose input restores most "
-             f"(>= {OFF_CIRCUIT_MIN_INPUT:.0%}); on-circuit = the MLP whose whole-output patch restores "
-             f"most (>= {ON_CIRCUIT_MIN_WHOLE:.0%}); negative control = the MLP whose input restores "
-             f"least (< {NEGATIVE_MAX_INPUT:.0%})")
+SITE_RULE = (f"sites chosen from this run's activation patching and sport probes: off-circuit = "
+             f"{THRESHOLDS.off_circuit_rule()}; on-circuit = the MLP whose whole-output patch restores "
+             f"most (>= {THRESHOLDS.min_on_whole:.0%}); negative control = {THRESHOLDS.control_rule()}")
 
 
 def role_row(summary: pd.DataFrame, role: str) -> pd.Series | None:
@@ -37,7 +35,7 @@ def das_rows(role: str, das: pd.Series) -> list[dict]:
     """Claim-table rows of one role: the whole component, DAS v / v_row / v_null (paper's
     MLP8 or resid_post 8 numbers beside them) and the spread over restarts."""
     kind = "resid" if "resid" in das["hook"] else "mlp"
-    paper = PAPER["illusion"] if role in ("off-circuit", "residual feeding the off-circuit MLP") else {}
+    paper = PAPER["illusion"] if role in ROLE_ORDER[:2] else {}
     site = f"{das['hook']} ({das['position']})"
     rows = []
     for patch, fldd, interchange, key in (
@@ -158,7 +156,7 @@ def editing_claim(summary: pd.DataFrame) -> Claim:
     off = role_row(summary, "off-circuit")
     replicated = bool(off is not None and off["fldd_v"] >= MIN_EFFECT and off["fldd_edit"] >= MIN_EFFECT
                       and off["edit_patch_agreement"] >= EDIT_MIN_AGREEMENT
-                      and off["fldd_whole"] < OFF_CIRCUIT_MAX_WHOLE)
+                      and off["fldd_whole"] < THRESHOLDS.max_whole)
     agreement = (f"Over the {len(mlp)} MLP checks, edit and patch agree on "
                  f"{percent(mlp['edit_patch_agreement'].min())}-{percent(mlp['edit_patch_agreement'].max())} "
                  "of pairs (the equivalence). " if len(mlp) else "")
@@ -181,6 +179,6 @@ def editing_claim(summary: pd.DataFrame) -> Claim:
         value=float(mlp["edit_patch_agreement"].min()) if len(mlp) else np.nan,
         rule=(f"replicated if at the off-circuit MLP both the DAS patch and its rank-1 edit reach FLDD >= "
               f"{MIN_EFFECT:.0%}, agree on >= {EDIT_MIN_AGREEMENT:.0%} of pairs, and the whole-component "
-              f"patch stays < {OFF_CIRCUIT_MAX_WHOLE:.0%}"),
+              f"patch stays < {THRESHOLDS.max_whole:.0%}"),
         figures=[],
     )

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from factlens.blocks import patch_hooks
 from factlens.prompts import forward_logits
 
 SUFFIX = (" plays", " the", " sport", " of")
@@ -100,7 +101,12 @@ def patching_effects(model, input_ids: torch.Tensor, attention_mask: torch.Tenso
                      first_name: torch.Tensor, final_name: torch.Tensor, pairs: Pairs,
                      answer_ids: torch.Tensor, hooks: list[str],
                      groups: list[str] | None = None, batch_size: int = 64) -> pd.DataFrame:
-    """Fraction of the logit difference restored, per hook, position group and pair."""
+    """Fraction of the logit difference restored, per hook, position group and pair.
+
+    A hook that only some readers see (`hook_resid_mid`) is patched through the hooks
+    that replace the residual stream there (`factlens.blocks.patch_hooks`)."""
+    targets = {hook: patch_hooks(hook) for hook in hooks}
+    captured_hooks = list(dict.fromkeys(name for names in targets.values() for name in names))
     rows = []
     for start in range(0, len(pairs.clean), batch_size):
         clean = pairs.clean[start:start + batch_size]
@@ -118,7 +124,7 @@ def patching_effects(model, input_ids: torch.Tensor, attention_mask: torch.Tenso
                 captured[name] = activation.detach().clone()
             return store
 
-        clean_ld = logit_difference(forward_logits(model, clean_ids, clean_mask, [(h, capture(h)) for h in hooks]),
+        clean_ld = logit_difference(forward_logits(model, clean_ids, clean_mask, [(h, capture(h)) for h in captured_hooks]),
                                     answer_ids, good, bad).cpu()
         corrupt_ld = logit_difference(forward_logits(model, corrupt_ids, corrupt_mask), answer_ids, good, bad).cpu()
         masks = position_groups(first_name[clean], final_name[clean], input_ids.shape[1])
@@ -129,7 +135,8 @@ def patching_effects(model, input_ids: torch.Tensor, attention_mask: torch.Tenso
                 continue
             for hook in hooks:
                 patched = forward_logits(model, corrupt_ids, corrupt_mask,
-                               [(hook, _patch_from(captured[hook], mask))])
+                                         [(name, _patch_from(captured[name], mask))
+                                          for name in targets[hook]])
                 patched_ld = logit_difference(patched, answer_ids, good, bad).cpu()
                 restored = (patched_ld - corrupt_ld) / (clean_ld - corrupt_ld)
                 has = mask.any(1)

@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 from sklearn.linear_model import LogisticRegression
 
+from factlens.blocks import short_name
 from factlens.prompts import position_ids_from_mask
 from factlens.statistics import bootstrap_mean
 
@@ -20,11 +21,10 @@ from factlens.statistics import bootstrap_mean
 
 @torch.no_grad()
 def residual_at_positions(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                          positions: torch.Tensor, n_layers: int,
+                          positions: torch.Tensor, hooks: list[str],
                           batch_size: int = 64) -> torch.Tensor:
-    """Residual stream [layers + 1, rows, d] at one position per row: the embedding
-    output (resid_pre of block 0), then resid_post of every block."""
-    hooks = ["blocks.0.hook_resid_pre"] + [f"blocks.{layer}.hook_resid_post" for layer in range(n_layers)]
+    """Residual stream [hooks, rows, d] at one position per row, at each of `hooks`
+    (e.g. `factlens.blocks.residual_hooks`)."""
     device = next(model.parameters()).device
     chunks = []
     for start in range(0, len(input_ids), batch_size):
@@ -69,9 +69,10 @@ def split_by_name_parts(first: np.ndarray, last: np.ndarray, test_fraction: floa
 
 def probe_accuracy_by_layer(features: torch.Tensor, labels: np.ndarray, train: np.ndarray,
                             test: np.ndarray, regularisation: float = 1.0,
-                            intervals: bool = True) -> pd.DataFrame:
-    """Held-out accuracy of a multinomial logistic-regression probe at each layer, with a
-    bootstrap 95% interval over the held-out athletes (NaN when `intervals` is off)."""
+                            intervals: bool = True, hooks: list[str] | None = None) -> pd.DataFrame:
+    """Held-out accuracy of a multinomial logistic-regression probe at each site (the
+    rows of `features`, named by `hooks` when given), with a bootstrap 95% interval over
+    the held-out athletes (NaN when `intervals` is off)."""
     rows = []
     for layer, x in enumerate(features.numpy()):
         mean, scale = x[train].mean(0), x[train].std(0) + 1e-6
@@ -80,7 +81,8 @@ def probe_accuracy_by_layer(features: torch.Tensor, labels: np.ndarray, train: n
         probe.fit(standardised[train], labels[train])
         correct = probe.predict(standardised[test]) == labels[test]
         low, high = bootstrap_mean(correct) if intervals else (np.nan, np.nan)  # over athletes
-        rows.append({"layer": layer, "site": "embed" if layer == 0 else f"resid_post {layer - 1}",
+        rows.append({"layer": layer, "site": short_name(hooks[layer]) if hooks else str(layer),
+                     "hook": hooks[layer] if hooks else None,
                      "regularisation": regularisation,
                      "train_accuracy": probe.score(standardised[train], labels[train]),
                      "test_accuracy": float(correct.mean()), "test_accuracy_low": low,
@@ -109,10 +111,10 @@ def select_regularisation(features: torch.Tensor, labels: np.ndarray, train: np.
 
 
 def probe_sweep(features: torch.Tensor, labels: np.ndarray, train: np.ndarray, test: np.ndarray,
-                strengths: list[float], seed: int = 0) -> pd.DataFrame:
+                strengths: list[float], seed: int = 0, hooks: list[str] | None = None) -> pd.DataFrame:
     """Probe accuracy at every layer for every C, with the C chosen by cross-validation
     on the training athletes marked `selected`."""
-    table = pd.concat([probe_accuracy_by_layer(features, labels, train, test, strength)
+    table = pd.concat([probe_accuracy_by_layer(features, labels, train, test, strength, hooks=hooks)
                        for strength in strengths], ignore_index=True)
     chosen = select_regularisation(features, labels, train, strengths, seed=seed)
     table["selected"] = [chosen[layer] == strength

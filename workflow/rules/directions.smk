@@ -4,8 +4,9 @@
 
 checkpoint choose_illusion_sites:
     input:
-        code("sites.py", "patching.py", "stages/choose_sites.py"),
+        code("sites.py", "blocks.py", "patching.py", "stages/choose_sites.py"),
         patching=rules.patch_facts.output.table,
+        probes=rules.probe_sport.output.table,
     output:
         table=f"{RESULTS}/directions/sites.csv",
     params:
@@ -22,7 +23,8 @@ checkpoint choose_illusion_sites:
         mem_mb=500,
         runtime=5,
     shell:
-        "python -m factlens choose-sites --patching {input.patching:q} --sweep {params.sweep}"
+        "python -m factlens choose-sites --patching {input.patching:q} --probes {input.probes:q}"
+        " --sweep {params.sweep}"
         " --extra {params.extra:q} --table {output.table:q} 2> {log:q}"
 
 

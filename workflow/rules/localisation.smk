@@ -6,7 +6,7 @@ PROMPTS = rules.prepare_prompts.output.prompts
 
 rule probe_sport:
     input:
-        code("probing.py", "prompts.py", "loading.py", "intervention.py", "subspace.py",
+        code("probing.py", "blocks.py", "prompts.py", "loading.py", "intervention.py", "subspace.py",
              "stages/probe_sport.py"),
         prompts=PROMPTS,
         scores=rules.prepare_prompts.output.scores,
@@ -42,7 +42,7 @@ rule probe_sport:
 
 rule patch_facts:
     input:
-        code("patching.py", "prompts.py", "tokenizer.py", "loading.py", "world.py",
+        code("patching.py", "blocks.py", "prompts.py", "tokenizer.py", "loading.py", "world.py",
              "stages/patch_facts.py"),
         prompts=PROMPTS,
         scores=rules.prepare_prompts.output.scores,

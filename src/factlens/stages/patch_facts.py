@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from factlens.blocks import is_parallel, residual_hooks  # noqa: E402
 from factlens.io import save_figure, write_table  # noqa: E402
 from factlens.patching import pair_prompts, patching_effects, prompt_layout, summarise_effects  # noqa: E402
 from factlens.prompts import answer_ids  # noqa: E402
@@ -77,9 +78,9 @@ def run(args) -> None:
     layers = model.cfg.n_layers
     inputs = (model, prompts["input_ids"], prompts["attention_mask"], prompts["first_name_index"],
               prompts["final_name_index"], pairs, answers)
-    residual_hooks = ["blocks.0.hook_resid_pre"] + [f"blocks.{l}.hook_resid_post" for l in range(layers)]
+    residual_sites = residual_hooks(layers, is_parallel(model))
     component_hooks = [f"blocks.{l}.hook_{kind}_out" for l in range(layers) for kind in ("attn", "mlp")]
-    residual = summarise_effects(patching_effects(*inputs, residual_hooks))
+    residual = summarise_effects(patching_effects(*inputs, residual_sites))
     components = summarise_effects(patching_effects(*inputs, component_hooks,
                                                     groups=COMPONENT_POSITIONS))
     # Pairs with the same last name: only the first name differs, so whatever restores

@@ -28,7 +28,7 @@ def add_arguments(parser) -> None:
                         help="Which of the two the athletes file is.")
     parser.add_argument("--example", type=json.loads, default=defaults["example"],
                         help="The one-shot golf example's name as a JSON string (null: the world's golfer).")
-    parser.add_argument("--separator", type=json.loads, default=defaults["separator"],
+    parser.add_argument("--separator", type=json.loads, default=json.dumps(defaults["separator"]),
                         help="The text between the two facts of a prompt, as a JSON string.")
     parser.add_argument("--threshold", type=float, default=defaults["known_threshold"],
                         help="The probability of the right sport above which an athlete counts as known.")

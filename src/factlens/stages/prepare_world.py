@@ -15,7 +15,7 @@ log = logging.getLogger("factlens.world")
 
 def add_arguments(parser) -> None:
     settings_argument(parser)
-    parser.add_argument("--separator", type=json.loads, default=schema_defaults(("prompts",))["separator"],
+    parser.add_argument("--separator", type=json.loads, default=json.dumps(schema_defaults(("prompts",))["separator"]),
                         help="The text between the two facts of a prompt, as a JSON string.")
     parser.add_argument("--athletes", required=True, help="The output CSV of the world's athletes.")
     parser.add_argument("--train-corpus", required=True,

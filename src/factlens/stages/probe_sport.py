@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from factlens.intervention import PROMPT_POSITIONS  # noqa: E402
 from factlens.io import save_figure, write_table  # noqa: E402
+from factlens.blocks import is_parallel, residual_hooks  # noqa: E402
 from factlens.probing import probe_sweep, residual_at_positions, split_by_name_parts  # noqa: E402
 from factlens.stages.common import model_arguments, open_model, schema_defaults  # noqa: E402
 
@@ -69,12 +70,13 @@ def run(args) -> None:
         raise ValueError(f"only {len(kept)} known athletes ({len(train)} train, {len(test)} held-out "
                          "after splitting by name part); too few to train a probe")
     labels = prompts["label"][kept].numpy()
+    hooks = residual_hooks(model.cfg.n_layers, is_parallel(model))
     tables = []
     for position, index in PROMPT_POSITIONS.items():
         features = residual_at_positions(model, prompts["input_ids"][kept], prompts["attention_mask"][kept],
-                                         prompts[index][kept], model.cfg.n_layers)
+                                         prompts[index][kept], hooks)
         tables.append(probe_sweep(features, labels, train, test, args.regularisation,
-                                  args.seed).assign(position=position))
+                                  args.seed, hooks).assign(position=position))
     table = pd.concat(tables, ignore_index=True)
     log.info("probe accuracy by layer (%d train, %d held-out athletes, no name part shared):\n%s",
              len(train), len(test), table.to_string(index=False))

@@ -16,7 +16,7 @@ from factlens.corpus import epoch_documents  # noqa: E402
 from factlens.evaluation import fact_accuracy, heldout_accuracy, name_part_accuracy  # noqa: E402
 from factlens.io import atomic_path, save_figure, write_json, write_table  # noqa: E402
 from factlens.loading import load_tokenizer  # noqa: E402
-from factlens.organism import OrganismSettings, smoothed, train_organism  # noqa: E402
+from factlens.organism import OrganismSettings, smoothed, stopping_summary, train_organism  # noqa: E402
 from factlens.stages.common import parse_settings, schema_defaults, settings_argument  # noqa: E402
 from factlens.world import SPORTS, WorldSettings, example_athlete  # noqa: E402
 
@@ -26,7 +26,7 @@ log = logging.getLogger("factlens.model")
 def add_arguments(parser) -> None:
     settings_argument(parser)
     parser.add_argument("--threads", type=int, default=2, help="How many CPU threads to use.")
-    parser.add_argument("--separator", type=json.loads, default=schema_defaults(("prompts",))["separator"],
+    parser.add_argument("--separator", type=json.loads, default=json.dumps(schema_defaults(("prompts",))["separator"]),
                         help="The text between the two facts of a prompt, as a JSON string.")
     parser.add_argument("--tokenizer", required=True, help="The organism's tokenizer folder.")
     parser.add_argument("--world-settings", default="{}",
@@ -93,6 +93,7 @@ def run(args) -> None:
             value for key, value in by_variant.items() if key != "full name"),
         "final_loss": float(curve["loss"].tail(20).mean()),
         "training_tokens": int(final["tokens"]),
+        **stopping_summary(curve, settings),
         "parameters": sum(p.numel() for p in model.parameters()),
     }
     log.info("Fact-prompt accuracy %.3f; held-out templates %s; name parts %s",
