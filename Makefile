@@ -12,7 +12,7 @@ CORES ?= all
 CONFIG ?= config/config.yaml
 BIN := $(VENV)/bin
 
-.PHONY: setup replicate sweep robustness report verify test test-fast interop interop-check bench bench-peers clean-work
+.PHONY: setup replicate analyse-archived sweep robustness organism-seeds report verify test test-fast interop interop-check bench bench-peers clean-work
 
 setup: $(VENV)/.installed
 
@@ -30,6 +30,12 @@ QUIET ?= --quiet rules
 replicate: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --workflow-profile profiles/default $(QUIET)
 
+# The default replication on the archived organism (results/default/model/checkpoint)
+# instead of a freshly trained one: the organism's training takes different paths on
+# different CPUs, its analysis does not (config/archived.yaml; results in work/archived/).
+analyse-archived: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) config/archived.yaml --workflow-profile profiles/default $(QUIET)
+
 # The illusion checks at every MLP and residual stream (config/illusion-sweep.yaml, an
 # overlay on the default config; its own work/ and results/ folders).
 sweep: setup
@@ -41,6 +47,12 @@ sweep: setup
 robustness: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s workflow/seeds.smk --cores $(CORES) --configfile config/seeds.yaml --workflow-profile profiles/default $(QUIET)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --workflow-profile profiles/default $(QUIET)
+
+# The organism alone for seeds 0-4 (config/organism-seeds.yaml; seed 0 is the default run's
+# organism, reused): training, accuracy, name-part control, localisation and the illusion
+# sites of each seed, aggregated in results/organism-seeds/ (ORGANISM.md, table, figure).
+organism-seeds: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s workflow/seeds.smk --cores $(CORES) --configfile config/organism-seeds.yaml --workflow-profile profiles/default $(QUIET)
 
 # The HTML report of the last run (figures with captions, claim tables); open it in a browser.
 report: setup

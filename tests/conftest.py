@@ -141,3 +141,17 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if {"smoke_run", "seeds_run"} & set(item.fixturenames) or item.module.__name__ in WORKFLOW_MODULES:
             item.add_marker(pytest.mark.slow)
+
+
+def committed_bytes(relative: str) -> bytes:
+    """A file of the repository as committed at HEAD, not as a local run left it (`make
+    replicate` on another CPU rewrites results/default); the working tree's copy outside
+    a git checkout."""
+    import subprocess
+
+    shown = subprocess.run(["git", "-C", str(REPO), "show", f"HEAD:{relative}"], capture_output=True)
+    return shown.stdout if shown.returncode == 0 else (REPO / relative).read_bytes()
+
+
+def committed_text(relative: str) -> str:
+    return committed_bytes(relative).decode()

@@ -5,7 +5,7 @@ import tomllib
 
 import yaml
 
-from conftest import REPO
+from conftest import REPO, committed_text
 
 
 def _name(requirement: str) -> str:
@@ -54,7 +54,7 @@ def claim_rows(text: str) -> list[tuple[str, ...]]:
 def test_readme_claims_table_is_the_archived_report_summary():
     readme = (REPO / "README.md").read_text()
     block = readme[readme.index("<!-- claims"):readme.index("<!-- /claims -->")]
-    report = (REPO / "results" / "default" / "REPORT.md").read_text()
+    report = committed_text("results/default/REPORT.md")  # not a local run's rewrite
     summary = report[:report.index("## Set-up")]
     assert claim_rows(block) == claim_rows(summary)
     assert len(claim_rows(block)) >= 9
@@ -82,3 +82,28 @@ def test_nothing_cites_a_file_outside_the_repository():
     for path in texts:
         text = path.read_text()
         assert not any(name in text for name in outside), path
+
+
+def test_archive_tests_read_the_committed_archive_whatever_a_local_run_wrote(tmp_path):
+    """`make replicate` on another CPU rewrites results/default with that machine's
+    verdicts: the tests about the archive read what is committed."""
+    import subprocess
+
+    import conftest
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "REPORT.md").write_text("| claim | yes |")
+    git("add", "REPORT.md")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "archive")
+    (tmp_path / "REPORT.md").write_text("| claim | no |")  # a local run's verdict
+    original = conftest.REPO
+    try:
+        conftest.REPO = tmp_path
+        assert conftest.committed_text("REPORT.md") == "| claim | yes |"
+        (tmp_path / "new.md").write_text("not committed yet")
+        assert conftest.committed_text("new.md") == "not committed yet"  # the working tree's
+    finally:
+        conftest.REPO = original

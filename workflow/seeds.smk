@@ -1,12 +1,17 @@
-"""The replication over seeds (make robustness):
+"""The replication over seeds (make robustness), or the organism alone over seeds
+(make organism-seeds, `scope: organism`):
 
     snakemake -s workflow/seeds.smk --cores all --configfile config/seeds.yaml
+    snakemake -s workflow/seeds.smk --cores all --configfile config/organism-seeds.yaml
 
 The whole workflow (../Snakefile) is imported once per seed as a Snakemake module, with
 the base config and every seed set to that seed (factlens.seeds.seeded_config); rules
 are named seed<N>_<rule>. A seed whose seeds equal the base config's is the base run itself
 (its folders, reused as they are). The other seeds' results go to their work folders;
-the aggregate of all verdicts is archived under the config's resultsdir.
+the aggregate of all verdicts is archived under the config's resultsdir. With
+`scope: organism` only the organism's training and analyses run for each seed (prompts,
+probes, patching, illusion sites and checks; no SAEs beyond what a check needs), and
+the aggregate is the organism's table, targets and verdict sensitivity.
 """
 
 import json
@@ -28,6 +33,9 @@ SEEDS = config["seeds"]
 if len(SEEDS) < 2 or len(set(SEEDS)) < len(SEEDS):
     raise ValueError(f"seeds: give at least two distinct seeds, got {SEEDS}")
 AGGREGATE = config["resultsdir"]
+SCOPE = config.get("scope", "replication")
+if SCOPE not in ("replication", "organism"):
+    raise ValueError(f"scope: 'replication' or 'organism', got {SCOPE!r}")
 FOLDERS = {seed: seed_folders(BASE, seed, config["workdir"]) for seed in SEEDS}
 SRC = Path(workflow.basedir).parent / "src" / "factlens"
 
@@ -40,43 +48,85 @@ for seed, (workdir_, resultsdir_) in FOLDERS.items():
                      name_modifier=f"seed{seed}_*")(lambda: None)
 
 
-rule aggregate_seeds:
-    input:
-        verdicts=[f"{FOLDERS[seed][1]}/report/verdicts.csv" for seed in SEEDS],
-        # each other seed's full report (the base run's is made by the base workflow, where
-        # it reads this aggregate)
-        reports=[f"{FOLDERS[seed][1]}/REPORT.md" for seed in SEEDS if not same_seeds(BASE, seed)],
-        code=[f"{SRC}/{module}" for module in ("seeds.py", "stages/aggregate_seeds.py", "io.py", "cli.py")],
-    output:
-        table=f"{AGGREGATE}/seeds.csv",
-        by_seed=f"{AGGREGATE}/verdicts.csv",
-        summary=f"{AGGREGATE}/SEEDS.md",
-        figure=f"{AGGREGATE}/seeds.png",
-        figure_pdf=f"{AGGREGATE}/seeds.pdf",
-    params:
-        verdicts=lambda w, input: " ".join(f"{seed}={path}" for seed, path in zip(SEEDS, input.verdicts)),
-        base=config["base"],
-    conda:
-        "../environment.yml"
-    log:
-        f"{config['workdir']}/logs/aggregate_seeds.log",
-    benchmark:
-        f"{config['workdir']}/benchmarks/aggregate_seeds.tsv"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    shell:
-        "python -m factlens aggregate-seeds --verdicts {params.verdicts} --base {params.base:q}"
-        " --table {output.table:q} --by-seed {output.by_seed:q} --markdown {output.summary:q}"
-        " --figure {output.figure:q} 2> {log:q}"
+if SCOPE == "organism":
+
+    rule aggregate_organism:
+        input:
+            tables=[f"{FOLDERS[seed][1]}/{table}" for seed in SEEDS for table in (
+                "model/accuracy.json", "model/loss_curve.csv", "localisation/patching.csv",
+                "localisation/probe_accuracy.csv", "directions/sites.csv", "directions/summary.csv")],
+            benchmarks=[f"{FOLDERS[seed][0]}/benchmarks/train_model.tsv" for seed in SEEDS],
+            code=[f"{SRC}/{module}" for module in ("organism_seeds.py", "claims.py", "sites.py", "illusion.py",
+                                                    "blocks.py", "stages/aggregate_organism.py", "io.py",
+                                                    "cli.py")],
+        output:
+            table=f"{AGGREGATE}/organism.csv",
+            sensitivity=f"{AGGREGATE}/sensitivity.csv",
+            summary=f"{AGGREGATE}/ORGANISM.md",
+            figure=f"{AGGREGATE}/organism.png",
+            figure_pdf=f"{AGGREGATE}/organism.pdf",
+        params:
+            runs=" ".join(f"{seed}={FOLDERS[seed][1]}={FOLDERS[seed][0]}/benchmarks/train_model.tsv"
+                          for seed in SEEDS),
+            base=config["base"],
+        conda:
+            "../environment.yml"
+        log:
+            f"{config['workdir']}/logs/aggregate_organism.log",
+        benchmark:
+            f"{config['workdir']}/benchmarks/aggregate_organism.tsv"
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=5,
+        shell:
+            "python -m factlens aggregate-organism --runs {params.runs} --base {params.base:q}"
+            " --table {output.table:q} --sensitivity {output.sensitivity:q} --markdown {output.summary:q}"
+            " --figure {output.figure:q} 2> {log:q}"
+
+    AGGREGATE_OUTPUTS = rules.aggregate_organism.output
+
+else:
+
+    rule aggregate_seeds:
+        input:
+            verdicts=[f"{FOLDERS[seed][1]}/report/verdicts.csv" for seed in SEEDS],
+            # each other seed's full report (the base run's is made by the base workflow, where
+            # it reads this aggregate)
+            reports=[f"{FOLDERS[seed][1]}/REPORT.md" for seed in SEEDS if not same_seeds(BASE, seed)],
+            code=[f"{SRC}/{module}" for module in ("seeds.py", "stages/aggregate_seeds.py", "io.py", "cli.py")],
+        output:
+            table=f"{AGGREGATE}/seeds.csv",
+            by_seed=f"{AGGREGATE}/verdicts.csv",
+            summary=f"{AGGREGATE}/SEEDS.md",
+            figure=f"{AGGREGATE}/seeds.png",
+            figure_pdf=f"{AGGREGATE}/seeds.pdf",
+        params:
+            verdicts=lambda w, input: " ".join(f"{seed}={path}" for seed, path in zip(SEEDS, input.verdicts)),
+            base=config["base"],
+        conda:
+            "../environment.yml"
+        log:
+            f"{config['workdir']}/logs/aggregate_seeds.log",
+        benchmark:
+            f"{config['workdir']}/benchmarks/aggregate_seeds.tsv"
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=5,
+        shell:
+            "python -m factlens aggregate-seeds --verdicts {params.verdicts} --base {params.base:q}"
+            " --table {output.table:q} --by-seed {output.by_seed:q} --markdown {output.summary:q}"
+            " --figure {output.figure:q} 2> {log:q}"
+
+    AGGREGATE_OUTPUTS = rules.aggregate_seeds.output
 
 
 rule archive_seeds:
     default_target: True
     input:
         code=[f"{SRC}/{module}" for module in ("archive.py", "stages/archive.py")],
-        results=rules.aggregate_seeds.output,
+        results=AGGREGATE_OUTPUTS,
     output:
         manifest=f"{AGGREGATE}/MANIFEST.json",
     params:

@@ -16,6 +16,8 @@ RESULTS = config["resultsdir"]
 ORGANISM = config["model"]["name"] == "organism"
 MODEL = f"{WORK}/model" if ORGANISM else config["model"]["name"]
 
+from factlens.checkpoint import CHECKPOINT_FILES
+
 if ORGANISM:
     # A world that cannot be balanced stops here, before any rule runs, naming the keys.
     from factlens.world import check_world_settings
@@ -151,6 +153,8 @@ def analysis_results(wildcards=None):
                     rules.attribute_latents.output),
         *(results_of(rules.prepare_world.output, rules.train_tokenizer.output,
                      rules.train_model.output) if ORGANISM else []),
+        # the default organism's checkpoint, the one binary the archive holds
+        *(rules.archive_checkpoint.output if ORGANISM and not CHECKPOINT else []),
         *results_of(direction_checks()),
         *results_of(expand(rules.evaluate_saes.output, hook=SITES)),
         *[f"{sae_results(*point)}/training_log.csv" for point in sweep_points()],

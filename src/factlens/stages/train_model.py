@@ -13,10 +13,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from factlens.corpus import epoch_documents  # noqa: E402
-from factlens.evaluation import fact_accuracy, heldout_accuracy, name_part_accuracy  # noqa: E402
+from factlens.evaluation import fact_accuracy  # noqa: E402
 from factlens.io import atomic_path, save_figure, write_json, write_table  # noqa: E402
 from factlens.loading import load_tokenizer  # noqa: E402
-from factlens.organism import OrganismSettings, smoothed, stopping_summary, train_organism  # noqa: E402
+from factlens.organism import OrganismSettings, smoothed, train_organism  # noqa: E402
+from factlens.organism_summary import summarise_organism  # noqa: E402
 from factlens.stages.common import parse_settings, schema_defaults, settings_argument  # noqa: E402
 from factlens.world import SPORTS, WorldSettings, example_athlete  # noqa: E402
 
@@ -78,26 +79,10 @@ def run(args) -> None:
         return epoch_documents(athletes, world, epoch, separator=args.separator)
 
     model, curve = train_organism(settings, tokenizer, documents_for_epoch, evaluate)
-    heldout = heldout_accuracy(model, tokenizer, main)
-    name_parts = name_part_accuracy(model, tokenizer, main, example, args.separator,
-                                    world_names=set(athletes["name"]))
-    by_variant = dict(zip(name_parts["prompt_name"], name_parts["accuracy"]))
-    final = curve.iloc[-1]
-    summary = {
-        "athletes": len(main),
-        "fact_prompt_accuracy": float(final["fact_accuracy"]),
-        "heldout_template_accuracy": dict(zip(heldout["template"], heldout["accuracy"])),
-        "heldout_template_mean_accuracy": float(heldout["accuracy"].mean()),
-        "name_part_accuracy": by_variant,
-        "full_name_margin_over_best_part": by_variant["full name"] - max(
-            value for key, value in by_variant.items() if key != "full name"),
-        "final_loss": float(curve["loss"].tail(20).mean()),
-        "training_tokens": int(final["tokens"]),
-        **stopping_summary(curve, settings),
-        "parameters": sum(p.numel() for p in model.parameters()),
-    }
+    summary, name_parts = summarise_organism(model, tokenizer, athletes, curve, settings, args.separator)
     log.info("Fact-prompt accuracy %.3f; held-out templates %s; name parts %s",
-             summary["fact_prompt_accuracy"], summary["heldout_template_accuracy"], by_variant)
+             summary["fact_prompt_accuracy"], summary["heldout_template_accuracy"],
+             summary["name_part_accuracy"])
     with atomic_path(args.out, directory=True) as folder:
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
