@@ -12,7 +12,7 @@ CORES ?= all
 CONFIG ?= config/config.yaml
 BIN := $(VENV)/bin
 
-.PHONY: setup replicate analyse-archived sweep robustness organism-seeds report verify test test-fast interop interop-check bench bench-peers clean-work
+.PHONY: setup replicate analyse-archived compare sweep robustness organism-seeds report verify test test-fast interop interop-check bench bench-peers clean-work
 
 setup: $(VENV)/.installed
 
@@ -57,6 +57,13 @@ organism-seeds: setup
 # The HTML report of the last run (figures with captions, claim tables); open it in a browser.
 report: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores 1 --configfile $(CONFIG) --report results/report.html
+
+# After `make replicate`: each claim's verdict beside the archived one (read from git), a
+# one-line summary, and a non-zero exit when a verdict differs. VERDICTS= another run's
+# report/verdicts.csv (e.g. work/archived/results/report/verdicts.csv after analyse-archived).
+VERDICTS ?= results/default/report/verdicts.csv
+compare: setup
+	$(BIN)/python -m factlens compare --verdicts $(VERDICTS)
 
 # Re-hash the archived results against their manifest (the committed one after a run).
 verify: setup

@@ -275,3 +275,27 @@ def test_attribution_verdict(jump_ig, repaired, replicated):
     # errors proportional to |AP| make every bootstrap resample give the same ratio
     assert f"leaves {100 * repaired / jump_ig:.1f}% of that error" in claim.summary
     assert ("not settled" in claim.summary) is False
+
+
+def test_compare_names_every_verdict_that_differs_from_the_archive(tmp_path, capsys):
+    from factlens.cli import main
+
+    archived = pd.DataFrame({"key": ["localisation", "probes", "illusion"], "title": ["L", "P", "I"],
+                             "verdict": ["yes", "yes", "not testable here"], "metric": "m",
+                             "value": [0.6, 0.96, None]})
+    archived.to_csv(tmp_path / "archived.csv", index=False)
+    archived.to_csv(tmp_path / "same.csv", index=False)
+    main(["compare", "--verdicts", str(tmp_path / "same.csv"), "--archived", str(tmp_path / "archived.csv"),
+          "--git-ref", "none"])
+    assert "3 of 3 verdicts as archived" in capsys.readouterr().out
+    # a run on another CPU: localisation fails, the illusion becomes testable
+    other = archived.assign(verdict=["no", "yes", "yes"], value=[0.2, 0.95, 0.7])
+    other.to_csv(tmp_path / "other.csv", index=False)
+    with pytest.raises(SystemExit) as exit_:
+        main(["compare", "--verdicts", str(tmp_path / "other.csv"), "--archived", str(tmp_path / "archived.csv"),
+              "--git-ref", "none"])
+    assert exit_.value.code == 1
+    out = capsys.readouterr().out
+    assert ("1 of 3 verdicts as archived; different: localisation (yes archived, no here); "
+            "illusion (not testable here archived, yes here)") in out
+    assert "| localisation | yes" in out

@@ -26,8 +26,14 @@ def add_arguments(parser) -> None:
 
 
 def read_manifest(path: Path, git_ref: str | None) -> dict:
+    return json.loads(read_committed(path, git_ref))
+
+
+def read_committed(path: Path, git_ref: str | None) -> str:
+    """A file's text as committed at `git_ref` (None: as it is on disk)."""
     if git_ref is None:
-        return json.loads(path.read_text())
+        return Path(path).read_text()
+    path = Path(path)
     repository = subprocess.run(["git", "-C", str(path.parent.resolve()), "rev-parse", "--show-toplevel"],
                                 capture_output=True, text=True, check=True).stdout.strip()
     relative = path.resolve().relative_to(repository).as_posix()
@@ -35,7 +41,7 @@ def read_manifest(path: Path, git_ref: str | None) -> dict:
                            capture_output=True, text=True)
     if shown.returncode != 0:
         raise FileNotFoundError(f"no {relative} at git revision {git_ref}: {shown.stderr.strip()}")
-    return json.loads(shown.stdout)
+    return shown.stdout
 
 
 def repository_of(root: Path) -> Path | None:
