@@ -13,7 +13,7 @@ import pytest
 from factlens.archive import build_manifest, compare, job_times, mark_up_to_date
 from factlens.attribution import compare_methods
 from factlens.blocks import residual_hooks
-from factlens.claims import attribution_claim, localisation_claims, sae_claims
+from factlens.claims import attribution_claims, localisation_claims, sae_claims
 from factlens.illusion_claims import editing_claim, family_claim, illusion_claim
 from factlens.stages.verify import read_manifest
 
@@ -252,9 +252,11 @@ def test_family_and_editing_claims():
     assert not editing_claim(role_summary().assign(edit_patch_agreement=0.6)).replicated
 
 
-@pytest.mark.parametrize("jump_ig, repaired, replicated", [
-    (0.73, 0.17, True), (0.05, 0.01, False), (0.73, 0.6, False)])
-def test_attribution_verdict(jump_ig, repaired, replicated):
+@pytest.mark.parametrize("jump_ig, repaired, verdicts", [
+    (0.73, 0.17, ("yes", "yes", "no")),  # blind spot; the jump term repairs it, the "step" does not
+    (0.05, 0.01, ("no", "not testable here", "not testable here")),  # no blind spot to repair
+    (0.73, 0.6, ("yes", "no", "no"))])
+def test_attribution_verdicts_keep_the_published_claim_apart_from_ours(jump_ig, repaired, verdicts):
     """Per-pair totals with known relative errors; the comparison table is computed from
     them as the stage does, and the verdict follows the rule."""
     generator = np.random.default_rng(0)
@@ -262,19 +264,24 @@ def test_attribution_verdict(jump_ig, repaired, replicated):
     sign = np.where(generator.uniform(size=64) < 0.5, -1.0, 1.0)
     frames = [pd.DataFrame({"downstream": down, "pair": range(64), "ap": ap, "crossings": 1,
                             **{method: ap + sign * error * ap for method, error in errors.items()}})
-              for down, errors in {"ReLU": {"ig128": 0.003, "ig128_jump": 0.003},
-                                   "JumpReLU": {"ig128": jump_ig, "ig128_jump": repaired}}.items()]
+              for down, errors in {"ReLU": {"ig128": 0.003, "ig128_jump": 0.003, "ig128_step": 0.003},
+                                   "JumpReLU": {"ig128": jump_ig, "ig128_jump": repaired,
+                                                "ig128_step": jump_ig * 0.9}}.items()]
     totals = pd.concat(frames, ignore_index=True)
-    comparison = pd.concat([compare_methods(part, ["ig128", "ig128_jump"], top_k=1)
+    comparison = pd.concat([compare_methods(part, ["ig128", "ig128_jump", "ig128_step"], top_k=1)
                             .assign(scope="total", downstream=down)
                             for down, part in totals.groupby("downstream")])
-    claim = attribution_claim(comparison, totals)
-    assert claim.replicated is replicated
+    claims = attribution_claims(comparison, totals)
+    assert [c.key for c in claims] == ["attribution", "attribution_jump_term", "attribution_exact_step"]
+    assert tuple(c.verdict for c in claims) == verdicts
+    assert [c.source.startswith("ours") for c in claims] == [False, True, True]
+    claim = claims[1]
     ours = claim.table.set_index(["downstream", "estimate"])["relative error (ours)"]
     assert ours["JumpReLU", "sum over all latents: IG(128)"] == f"{jump_ig:.2g}"
     # errors proportional to |AP| make every bootstrap resample give the same ratio
-    assert f"leaves {100 * repaired / jump_ig:.1f}% of that error" in claim.summary
-    assert ("not settled" in claim.summary) is False
+    assert f"leaves {100 * repaired / jump_ig:.1f}% of IG(128)'s error" in claim.summary
+    assert f"(95% interval {100 * repaired / jump_ig:.1f}%-" in claim.summary
+    assert ("not settled" in claims[0].summary) is False
 
 
 def test_compare_names_every_verdict_that_differs_from_the_archive(tmp_path, capsys):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from factlens.claims import Claim, attribution_claim, localisation_claims, percent, sae_claims
+from factlens.claims import Claim, attribution_claims, localisation_claims, percent, sae_claims
 from factlens.illusion_claims import editing_claim, family_claim, illusion_claim
 from factlens.io import read_json
 from factlens.seeds import replicated_in
@@ -90,8 +90,8 @@ def collect_claims(results: Path, final_token: str) -> list[Claim]:
         illusion_claim(summary, sites),
         family_claim(pd.read_csv(directions / "families.csv")),
         editing_claim(summary),
-        attribution_claim(pd.read_csv(results / "attribution" / "comparison.csv"),
-                          pd.read_csv(results / "attribution" / "totals.csv")),
+        *attribution_claims(pd.read_csv(results / "attribution" / "comparison.csv"),
+                            pd.read_csv(results / "attribution" / "totals.csv")),
     ]
 
 
