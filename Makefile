@@ -50,7 +50,8 @@ robustness: setup
 
 # The organism alone for seeds 0-4 (config/organism-seeds.yaml; seed 0 is the default run's
 # organism, reused): training, accuracy, name-part control, localisation and the illusion
-# sites of each seed, aggregated in results/organism-seeds/ (ORGANISM.md, table, figure).
+# sites of each seed, aggregated in results/organism-seeds/ (SEEDS.md, tables, figure); the
+# default report reads its per-claim counts (report.seeds).
 organism-seeds: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s workflow/seeds.smk --cores $(CORES) --configfile config/organism-seeds.yaml --workflow-profile profiles/default $(QUIET)
 

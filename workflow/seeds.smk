@@ -54,15 +54,18 @@ if SCOPE == "organism":
         input:
             tables=[f"{FOLDERS[seed][1]}/{table}" for seed in SEEDS for table in (
                 "model/accuracy.json", "model/loss_curve.csv", "localisation/patching.csv",
-                "localisation/probe_accuracy.csv", "directions/sites.csv", "directions/summary.csv")],
+                "localisation/probe_accuracy.csv", "directions/sites.csv", "directions/summary.csv",
+                "directions/families.csv")],
             benchmarks=[f"{FOLDERS[seed][0]}/benchmarks/train_model.tsv" for seed in SEEDS],
-            code=[f"{SRC}/{module}" for module in ("organism_seeds.py", "claims.py", "sites.py", "illusion.py",
-                                                    "blocks.py", "stages/aggregate_organism.py", "io.py",
-                                                    "cli.py")],
+            code=[f"{SRC}/{module}" for module in ("organism_seeds.py", "claims.py", "illusion_claims.py",
+                                                    "sites.py", "illusion.py", "blocks.py", "seeds.py",
+                                                    "stages/aggregate_organism.py", "io.py", "cli.py")],
         output:
             table=f"{AGGREGATE}/organism.csv",
             sensitivity=f"{AGGREGATE}/sensitivity.csv",
-            summary=f"{AGGREGATE}/ORGANISM.md",
+            verdicts=f"{AGGREGATE}/verdicts.csv",
+            claims=f"{AGGREGATE}/seeds.csv",
+            summary=f"{AGGREGATE}/SEEDS.md",
             figure=f"{AGGREGATE}/organism.png",
             figure_pdf=f"{AGGREGATE}/organism.pdf",
         params:
@@ -81,7 +84,8 @@ if SCOPE == "organism":
             runtime=5,
         shell:
             "python -m factlens aggregate-organism --runs {params.runs} --base {params.base:q}"
-            " --table {output.table:q} --sensitivity {output.sensitivity:q} --markdown {output.summary:q}"
+            " --table {output.table:q} --sensitivity {output.sensitivity:q} --verdicts {output.verdicts:q}"
+            " --claims {output.claims:q} --markdown {output.summary:q}"
             " --figure {output.figure:q} 2> {log:q}"
 
     AGGREGATE_OUTPUTS = rules.aggregate_organism.output

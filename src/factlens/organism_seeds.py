@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from factlens.claims import localisation_claims
+from factlens.claims import Claim, localisation_claims
 from factlens.illusion import MAX_ROW_SHARE, verdict_from
+from factlens.illusion_claims import editing_claim, family_claim, illusion_claim
 from factlens.sites import SiteThresholds, choose_sites
 
 FINAL_TOKEN = "of"
@@ -66,20 +67,31 @@ def sensitivity(patching: pd.DataFrame, probes: pd.DataFrame, summary: pd.DataFr
         thresholds = replace(base, max_whole=base.max_whole * whole)
         for share in LINE_FACTORS:
             site, verdict = off_circuit_verdict(patching, probes, summary, thresholds, MAX_ROW_SHARE * share)
-            rows.append({"whole_line": thresholds.max_whole, "row_share_line": MAX_ROW_SHARE * share,
-                         "site": site, "verdict": verdict})
+            rows.append({"whole_line": round(thresholds.max_whole, 6),
+                         "row_share_line": round(MAX_ROW_SHARE * share, 6), "site": site, "verdict": verdict})
     return pd.DataFrame(rows)
 
 
-def seed_row(seed: int, results: Path, train_seconds: float) -> tuple[dict, pd.DataFrame]:
-    """One seed's row (organism, localisation, illusion site and its numbers) and its
-    sensitivity table, from the tables of its run in `results`."""
+def organism_claims(results: Path) -> list[Claim]:
+    """The claims a run of the organism alone can check (no SAE sweeps): localisation,
+    probes and the illusion claims, from the tables in `results`."""
+    summary = pd.read_csv(results / "directions/summary.csv")
+    return [*localisation_claims(pd.read_csv(results / "localisation/patching.csv"),
+                                 pd.read_csv(results / "localisation/probe_accuracy.csv"), FINAL_TOKEN),
+            illusion_claim(summary, pd.read_csv(results / "directions/sites.csv")),
+            family_claim(pd.read_csv(results / "directions/families.csv")), editing_claim(summary)]
+
+
+def seed_row(seed: int, results: Path, train_seconds: float) -> tuple[dict, pd.DataFrame, list[Claim]]:
+    """One seed's row (organism, localisation, illusion site and its numbers), its
+    sensitivity table and its claims, from the tables of its run in `results`."""
     accuracy = json.loads((results / "model/accuracy.json").read_text())
     patching = pd.read_csv(results / "localisation/patching.csv")
     probes = pd.read_csv(results / "localisation/probe_accuracy.csv")
     sites = pd.read_csv(results / "directions/sites.csv")
     summary = pd.read_csv(results / "directions/summary.csv")
-    lookup, _ = localisation_claims(patching, probes, FINAL_TOKEN)
+    claims = organism_claims(results)
+    lookup = claims[0]
     templates = accuracy["heldout_template_accuracy"]
     row = {"seed": seed, "steps": accuracy["steps"], "decay_start": accuracy["decay_start"],
            "train_seconds": train_seconds, "fact_accuracy": accuracy["fact_prompt_accuracy"],
@@ -108,7 +120,7 @@ def seed_row(seed: int, results: Path, train_seconds: float) -> tuple[dict, pd.D
     row["final_token_mlps"] = "; ".join(
         f"L{r.hook.split('.')[1]}: whole {r.fldd_whole:.0%}, DAS {r.fldd_v:.0%}, v_row {r.fldd_v_row:.0%}"
         f" ({r.verdict})" for r in final_mlps.itertuples())
-    return row, sensitivity(patching, probes, summary).assign(seed=seed)
+    return row, sensitivity(patching, probes, summary).assign(seed=seed), claims
 
 
 def targets_met(seeds: pd.DataFrame) -> pd.DataFrame:

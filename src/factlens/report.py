@@ -105,9 +105,9 @@ def render_report(claims: list[Claim], setup: pd.DataFrame, model_name: str, org
              "in this folder; every number below is read from them, and every verdict follows the "
              "rule printed under it."]
     if seeds is not None:
-        lines += ["", f"The same replication was run for {int(seeds['seeds'].max())} seeds "
+        lines += ["", f"The claims were also checked over {int(seeds['seeds'].max())} seeds "
                   f"([the aggregate]({seeds_link})); the last column says in how many of them each "
-                  "claim replicated."]
+                  "claim replicated ('-': a claim the seeds run does not check)."]
     header = "| claim | source | replicated |" + (" over seeds |" if seeds is not None else "")
     lines += ["", header, "|---" * (4 if seeds is not None else 3) + "|"]
     for c in claims:
