@@ -38,9 +38,10 @@ def defaults() -> dict:
             schema["properties"]["model"]["properties"]["organism"]["properties"].items()}
 
 
-def training_step(rows: int, compile_model: bool = False, autocast: bool = False):
-    """One AdamW step of a freshly initialised organism on a random batch; and its tokens."""
-    settings = OrganismSettings(**{**defaults(), "batch_size": rows})
+def training_step(rows: int, compile_model: bool = False, autocast: bool = False, **shape):
+    """One AdamW step of a freshly initialised organism on a random batch; and its tokens.
+    `shape` overrides organism settings (n_layers, d_mlp, parallel_residual)."""
+    settings = OrganismSettings(**{**defaults(), "batch_size": rows, **shape})
     torch.manual_seed(0)
     model = GPTNeoXForCausalLM(organism_config(settings, VocabularyOnly()))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
@@ -86,7 +87,11 @@ def main() -> None:
                 f"{2 * rows} rows": dict(rows=2 * rows),
                 f"{rows // 2} rows": dict(rows=rows // 2),
                 "torch.compile": dict(rows=rows, compile_model=True),
-                "bf16 autocast": dict(rows=rows, autocast=True)}
+                "bf16 autocast": dict(rows=rows, autocast=True),
+                # the organism's shape before v3 and the shapes tried for v3 (docs/organism.md)
+                "v2: 4 parallel blocks, d_mlp 1024": dict(rows=rows, n_layers=4, d_mlp=1024,
+                                                          parallel_residual=True),
+                "6 sequential blocks, d_mlp 1024": dict(rows=rows, d_mlp=1024)}
     steps = {label: training_step(**kwargs) for label, kwargs in variants.items()}
     # alternating rounds: steps of a few hundred ms vary by 10-30% between separate runs here
     times = best_times_interleaved({label: step for label, (step, _) in steps.items()}, rounds=3)
@@ -101,7 +106,7 @@ def main() -> None:
     matmul_seconds, flops = matmul_profile(step)
     ceiling = square_matmul_gflops()
     floor = flops * 1e-9 / ceiling  # every other op free, every matmul at the square rate
-    organism_steps = defaults()["steps"]
+    organism_steps = 2050  # the default run's organism (seed 0) stopped after 2,050 steps
     print(f"  the default step: {times[label] * 1e3:.0f} ms, {matmul_seconds / times[label]:.0%} of it "
           f"in matmuls ({flops / 1e9:.1f} GFLOP at {flops * 1e-9 / matmul_seconds:.0f} GFLOP/s)")
     print(f"  a 2048x2048 fp32 matmul: {ceiling:.0f} GFLOP/s; with everything but the matmuls "

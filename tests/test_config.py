@@ -133,3 +133,17 @@ def test_a_dataset_and_corpus_files_together_are_refused(tmp_path):
 def test_a_dataset_without_a_path_is_refused(tmp_path):
     output = _refused_before_any_rule(tmp_path, {"activations.dataset": {"text_column": "body"}})
     assert "'path' is a required property" in output
+
+
+@pytest.mark.parametrize("changes, message", [
+    # the smoke organism has 2 layers; its SAE and attribution hooks sit in layer 1
+    ({"model.organism.n_layers": 1},
+     "sae.sites[0].hook = blocks.1.hook_resid_post names layer 1, but model.organism.n_layers = 1"),
+    ({"model.organism.parallel_residual": True,
+      "sae.sites": [{"hook": "blocks.1.hook_resid_mid", "width": 2, "sweep": {"standard": [0.1]}}]},
+     "sae.sites[0].hook = blocks.1.hook_resid_mid: a parallel block (model.organism.parallel_residual "
+     "= true) has no residual between its attention and its MLP"),
+])
+def test_a_depth_or_block_type_the_hooks_do_not_fit_stops_before_any_rule(tmp_path, changes, message):
+    output = _refused_before_any_rule(tmp_path, changes)
+    assert "the organism cannot be analysed as configured" in output and message in output

@@ -20,9 +20,12 @@ from factlens.checkpoint import CHECKPOINT_FILES
 
 if ORGANISM:
     # A world that cannot be balanced stops here, before any rule runs, naming the keys.
+    from factlens.organism_checks import check_organism_hooks
     from factlens.world import check_world_settings
 
     check_world_settings(config["world"])
+    # a depth or block type the configured hooks do not fit stops here too, naming the key
+    check_organism_hooks(config)
 
 
 def model_argument(wildcards, input):
