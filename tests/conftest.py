@@ -155,3 +155,21 @@ def committed_bytes(relative: str) -> bytes:
 
 def committed_text(relative: str) -> str:
     return committed_bytes(relative).decode()
+
+
+def padded_fact_prompts(model_dir, tiny_world, count: int = 40):
+    """A tiny model loaded through the bridge, the left-padded Fact prompts of `count`
+    athletes and their sport labels."""
+    import torch
+
+    from factlens.evaluation import fact_prompts
+    from factlens.loading import load_model
+    from factlens.prompts import encode_left_padded
+    from factlens.world import SPORTS, example_athlete
+
+    model, tokenizer = load_model(str(model_dir), device="cpu")
+    athletes = tiny_world[1]
+    main = athletes[athletes.sport.isin(SPORTS)].head(count)
+    batch = encode_left_padded(tokenizer, fact_prompts(main, example_athlete(athletes)["name"]),
+                               list(main["name"]))
+    return model, tokenizer, batch, torch.tensor([SPORTS.index(s) for s in main["sport"]])

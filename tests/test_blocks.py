@@ -5,6 +5,7 @@ stream there is patched through the block's input and attention output together.
 import pytest
 import torch
 
+from conftest import padded_fact_prompts
 from factlens.blocks import (is_parallel, mlp_input, parallel_from_hooks, patch_hooks, residual_hooks,
                              short_name)
 from factlens.loading import load_model
@@ -82,16 +83,7 @@ def test_patching_the_input_and_attention_output_replaces_the_residual_at_the_ml
 
 
 def test_patching_resid_mid_everywhere_restores_the_whole_effect(tiny_model_dirs, tiny_world):
-    from factlens.evaluation import fact_prompts
-    from factlens.prompts import encode_left_padded
-    from factlens.world import example_athlete
-
-    model, tokenizer = load_model(str(tiny_model_dirs["gpt_neox_sequential"]), device="cpu")
-    athletes = tiny_world[1]
-    main = athletes[athletes.sport.isin(SPORTS)].head(40)
-    batch = encode_left_padded(tokenizer, fact_prompts(main, example_athlete(athletes)["name"]),
-                               list(main["name"]))
-    labels = torch.tensor([SPORTS.index(s) for s in main["sport"]])
+    model, tokenizer, batch, labels = padded_fact_prompts(tiny_model_dirs["gpt_neox_sequential"], tiny_world)
     layout = prompt_layout(batch.attention_mask, batch.first_name_index, batch.final_name_index)
     pairs = pair_prompts(labels, layout, torch.ones(len(labels), dtype=torch.bool), 6, 0)
     hooks = ["blocks.0.hook_resid_mid", "blocks.1.hook_resid_mid"]

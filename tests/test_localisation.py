@@ -5,15 +5,14 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import padded_fact_prompts
 from factlens.blocks import residual_hooks
-from factlens.evaluation import fact_prompts
-from factlens.loading import load_model
 from factlens.patching import (logit_difference, pair_prompts, patching_effects,
                                position_groups, prompt_layout, summarise_effects)
 from factlens.probing import (probe_accuracy_by_layer, probe_sweep, residual_at_positions,
                               split_athletes, split_by_name_parts)
-from factlens.prompts import answer_ids, encode_left_padded, position_ids_from_mask
-from factlens.world import SPORTS, example_athlete
+from factlens.prompts import answer_ids, position_ids_from_mask
+from factlens.world import SPORTS
 
 
 def test_pairs_have_other_sports_equal_name_lengths_and_known_facts():
@@ -60,13 +59,7 @@ def test_logit_difference():
 
 @pytest.fixture(scope="module")
 def padded_prompts(tiny_model_dirs, tiny_world):
-    model, tokenizer = load_model(str(tiny_model_dirs["gpt_neox"]), device="cpu")
-    athletes = tiny_world[1]
-    main = athletes[athletes.sport.isin(SPORTS)].head(40)
-    batch = encode_left_padded(tokenizer, fact_prompts(main, example_athlete(athletes)["name"]),
-                               list(main["name"]))
-    labels = torch.tensor([SPORTS.index(s) for s in main["sport"]])
-    return model, tokenizer, batch, labels
+    return padded_fact_prompts(tiny_model_dirs["gpt_neox"], tiny_world)
 
 
 def test_patching_everything_restores_all_and_nothing_restores_none(padded_prompts):
