@@ -203,7 +203,7 @@ def role_summary(off_verdict="illusory", negative_verdict="no effect", off_v_row
     return pd.DataFrame([
         das_summary("off-circuit", "blocks.2.mlp.hook_post", off_verdict, 0.5, off_v_row, 0.02,
                     restarts=3, fldd_v_mean=0.45, fldd_v_sd=0.05, restart_verdicts="illusory"),
-        das_summary("residual feeding the off-circuit MLP", "blocks.1.hook_resid_post", "not illusory",
+        das_summary("residual after the off-circuit MLP", "blocks.2.hook_resid_post", "not illusory",
                     0.4, 0.4, 0.37),
         das_summary("on-circuit", "blocks.0.mlp.hook_post", "not illusory", 0.1, 0.09, 0.11),
         das_summary("negative control", "blocks.0.mlp.hook_post", negative_verdict, 0.0, 0.0, 0.0,

@@ -277,3 +277,36 @@ def test_positive_control_the_check_flags_a_planted_illusion():
     flags = red_flags(rows, whole_fldd=0.0)
     assert flags["v_row dormant"] and flags["outside natural range"] and flags["1-D matches whole"]
     assert verdict(rows, whole_fldd=0.0) == "illusory"
+
+
+@pytest.mark.parametrize("planted, expected", [(0.0, "no effect"), (2.0, "not illusory")])
+def test_negative_control_can_fail_when_a_sport_direction_is_planted(planted, expected):
+    """A control site whose activations differ between the two prompts of every pair (noise
+    that W_out reads) but carry no sport: a direction found there moves nothing. Plant a
+    sport direction in the same activations and the same procedure finds an effect, so
+    the illusion claim reports the control as failed."""
+    from factlens.illusion_claims import illusion_claim
+
+    generator = torch.Generator().manual_seed(1)
+    labels = torch.tensor([0, 1] * 200)
+    hidden = torch.randn(400, 3, generator=generator)  # differs within every pair
+    hidden[:, 0] += planted * labels
+    w_out = torch.tensor([[1.0], [0.0], [0.0]])
+    base, source = torch.arange(0, 400, 2), torch.arange(1, 400, 2)
+    assert not torch.allclose(hidden[base], hidden[source])
+    v = baseline_directions(hidden, labels, torch.arange(200), neurons=False)["mean difference"]
+    v_row, v_null = split_direction(v, w_out)
+    logit_gap = 2.0  # the rest of the model's logit difference between the classes
+
+    def fldd(vector):
+        return float(((patch_along(hidden[base], hidden[source], vector) - hidden[base]) @ w_out).mean()) / logit_gap
+
+    rows = pd.DataFrame({"variant": ["v", "v_row", "v_null"], "fldd": [fldd(v), fldd(v_row), fldd(v_null)],
+                         "separation": [class_separation(hidden @ v, labels)] * 3})
+    assert verdict(rows, whole_fldd=fldd(torch.tensor([1.0, 0, 0]))) == expected
+    summary = pd.DataFrame([{"hook": "blocks.0.mlp.hook_post", "position": "final token",
+                             "role": "negative control", "direction": "DAS", "verdict": expected,
+                             "fldd_whole": 0.0, "fldd_v": fldd(v), "fldd_v_row": fldd(v_row),
+                             "fldd_v_null": fldd(v_null), "interchange_v": 0.0}])
+    claim = illusion_claim(summary, summary[["role", "hook", "position"]])
+    assert ("negative control did not pass" in claim.summary) == (expected != "no effect")
