@@ -61,7 +61,7 @@ rule archive_checkpoint:
     output:
         [f"{RESULTS}/model/checkpoint/{name}" for name in CHECKPOINT_FILES],
     params:
-        out=f"{RESULTS}/model/checkpoint",
+        out=lambda w, output: folder(output[0]),
     conda:
         CONDA_ENV
     log:
