@@ -53,10 +53,12 @@ def model_card(settings: dict, accuracy: dict, name_lengths: pd.DataFrame) -> st
     lengths = ", ".join(f"{row.name_tokens}: {row.athletes}" for row in name_lengths.itertuples())
     return "\n".join([
         "# Model card: the factlens organism", "",
-        "A small GPT-NeoX (Pythia's architecture: rotary embeddings, parallel attention and MLP) "
-        "trained from scratch on a synthetic corpus of made-up athletes and their sports, so that "
-        "the fact-finding, SAE and illusion analyses can run offline on a CPU. "
-        "Weights are not archived: `make replicate` retrains them deterministically.", "",
+        f"A small GPT-NeoX (rotary embeddings, "
+        f"{'parallel attention and MLP as Pythia' if settings.get('parallel_residual') else 'sequential blocks as GPT-2'}"
+        ") trained from scratch on a synthetic corpus of made-up athletes and their sports, so that "
+        "the fact-finding, SAE and illusion analyses can run offline on a CPU. The default organism's "
+        "weights are archived in `model/checkpoint/` (loadable with `transformers`); `make replicate` "
+        "retrains them, deterministically on the same machine.", "",
         "## Model and training", "", f"- Settings (`model.organism`): {described}",
         f"- Parameters: {accuracy['parameters']:,}",
         "- Tokenizer: byte-level BPE trained on the same kind of text about invented athletes "
@@ -64,6 +66,7 @@ def model_card(settings: dict, accuracy: dict, name_lengths: pd.DataFrame) -> st
         "- Training text: a stream of freshly drawn epochs (new sentence forms, company and order "
         "each time), so that only the name predicts a fact",
         f"- Tokens seen: {accuracy['training_tokens']:,}; final training loss {accuracy['final_loss']:.3f}",
+        *([f"- Steps: {accuracy['steps']:,}; stopped: {accuracy['stopped_because']}"] if "steps" in accuracy else []),
         "", "## Evaluation", "",
         f"- 3-way sport accuracy on the one-shot Fact prompt: {percent(accuracy['fact_prompt_accuracy'])} "
         f"over {accuracy['athletes']:,} athletes",
