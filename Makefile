@@ -42,8 +42,7 @@ sweep: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) config/illusion-sweep.yaml --workflow-profile profiles/default $(QUIET)
 
 # The default replication for seeds 0, 1 and 2 (config/seeds.yaml; seed 0 is the default run,
-# reused), aggregated in results/seeds/; then the default run's report, which states for
-# every claim in how many seeds it replicated.
+# reused), aggregated in results/seeds/ (every claim's verdict per seed); then the default run.
 robustness: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s workflow/seeds.smk --cores $(CORES) --configfile config/seeds.yaml --workflow-profile profiles/default $(QUIET)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --workflow-profile profiles/default $(QUIET)
