@@ -1,12 +1,13 @@
 # The replication report: every claim, our numbers beside the paper's, a verdict each.
 
-# The seeds run's aggregate (make robustness), read if it has been archived: REPORT.md
-# then says for every claim in how many seeds it replicated.
+# A run over seeds' aggregate (report.seeds: make organism-seeds by default), read if it has
+# been archived: REPORT.md then says for every claim it covers in how many seeds it replicated.
 SEEDS_SUMMARY = (config["report"]["seeds"]
                  if config["report"]["seeds"] and os.path.exists(config["report"]["seeds"]) else [])
 
 CLAIMS = ["localisation", "probes", "pareto_gated", "pareto_jumprelu", "shrinkage", "illusion",
-          "illusion_families", "rank_one_edit", "attribution"]
+          "illusion_families", "rank_one_edit", "attribution", "attribution_jump_term",
+          "attribution_exact_step"]
 
 
 REPORT_CODE = ("report.py", "claims.py", "illusion_claims.py", "illusion.py", "sites.py", "patching.py",
