@@ -18,7 +18,7 @@ rule train_model:
     input:
         code("organism.py", "organism_summary.py", "evaluation.py", "prompts.py", "tokenizer.py",
              "loading.py", "world.py", "corpus.py", "stages/train_model.py"),
-        code("checkpoint.py", "stages/load_organism.py") if CHECKPOINT else [],
+        [str(SRC / m) for m in ("checkpoint.py", "stages/load_organism.py")] if CHECKPOINT else [],
         [f"{CHECKPOINT}/{name}" for name in CHECKPOINT_FILES] if CHECKPOINT else [],
         tokenizer=rules.train_tokenizer.output.tokenizer,
         athletes=rules.prepare_world.output.athletes,
