@@ -88,6 +88,23 @@ def test_job_times_of_an_empty_folder(tmp_path):
     assert job_times(tmp_path).empty
 
 
+def test_job_times_of_several_folders_and_a_file_are_named_from_their_common_folder(tmp_path):
+    def benchmark(path, seconds):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:01\t12.5\n")
+    benchmark(tmp_path / "seed-1" / "benchmarks" / "train_model.tsv", 3.0)
+    benchmark(tmp_path / "seed-2" / "benchmarks" / "train_sae" / "a.tsv", 2.0)
+    benchmark(tmp_path / "benchmarks" / "aggregate_seeds.tsv", 1.0)
+    benchmark(tmp_path / "benchmarks" / "aggregate_organism.tsv", 9.0)  # another target's: left out
+    times = job_times([tmp_path / "seed-1" / "benchmarks", tmp_path / "seed-2" / "benchmarks",
+                       tmp_path / "benchmarks" / "aggregate_seeds.tsv"])
+    assert dict(zip(times["job"], times["wall_s"])) == {
+        "benchmarks/aggregate_seeds": 1.0, "seed-1/benchmarks/train_model": 3.0,
+        "seed-2/benchmarks/train_sae/a": 2.0}
+    # one folder: jobs named inside it, as the default run's manifest has them
+    assert list(job_times(tmp_path / "seed-2" / "benchmarks")["job"]) == ["train_sae/a"]
+
+
 def test_the_committed_manifest_is_read_from_git(tmp_path):
     def git(*arguments):
         subprocess.run(["git", "-C", str(tmp_path), *arguments], check=True, capture_output=True)
@@ -182,6 +199,8 @@ def test_sae_verdicts():
     assert gated.table["95% interval"].tolist() == ["[0.48, 0.52]"] * 2
     assert jumprelu.verdict == "not testable here" and len(jumprelu.table) == 0  # not in this sweep
     assert shrinkage.replicated
+    assert (gated.line, gated.passes) == (0.75, "below") and gated.value <= gated.line
+    assert (shrinkage.line, shrinkage.passes) == (1.0, "below")
     assert not sae_claims(*sweep_tables(gated_l0=19.0))[0].replicated
     assert not sae_claims(*sweep_tables(10.0, baseline_gammas=(0.8, 0.9)))[2].replicated  # rising
     assert not sae_claims(*sweep_tables(10.0, gated_gammas=(0.9, 0.8)))[2].replicated
@@ -218,6 +237,8 @@ def test_illusion_verdict_needs_the_off_circuit_illusion_and_a_passing_negative_
     summary = role_summary()
     claim = illusion_claim(summary, role_sites(summary))
     assert claim.replicated and "v_row alone 10.0%" in claim.summary
+    # the headline is the number the verdict's decisive line is drawn on: v_row's share of v
+    assert (claim.value, claim.line, claim.passes) == (pytest.approx(0.1 / 0.5), 0.5, "below")
     table = claim.table.set_index(["role", "patch"])
     assert table.loc[("off-circuit", "DAS: v"), "FLDD (paper)"] == "46.7%"
     assert table.loc[("off-circuit", "full component"), "FLDD (paper)"] == "-8.0%"

@@ -11,7 +11,9 @@ import yaml
 from conftest import REPO
 from factlens.intervention import outcome_from_differences
 from factlens.report import render_report
-from factlens.seeds import SEED_KEYS, aggregate, config_value, replicated_in, same_seeds, seeded_config
+from factlens.claims import GATED_MAX_L0_RATIO
+from factlens.seeds import (SEED_KEYS, aggregate, config_value, replicated_in, same_seeds, seed_tables,
+                           seeded_config, table_links)
 from factlens.statistics import bootstrap_mean, bootstrap_ratio
 
 
@@ -48,6 +50,32 @@ def test_aggregate_counts_verdicts_and_spreads_numbers():
     assert table.loc["a", "verdicts"] == "0: yes, 1: yes, 2: no"
     nothing = aggregate(verdicts[verdicts.key == "c"].assign(verdict="not testable here")).iloc[0]
     assert replicated_in(nothing) == "not testable in any of 3 seeds"
+
+
+def test_per_seed_tables_and_their_links(tmp_path):
+    organism, replication = seed_tables("organism"), seed_tables("replication")
+    assert "localisation/patching.csv" in organism and "directions/sites.csv" in organism
+    assert set(organism) < set(replication) and "report/verdicts.csv" in replication
+    assert "report/attribution_exact_step.md" in replication
+    (tmp_path / "seed-3" / "model").mkdir(parents=True)
+    (tmp_path / "seed-3" / "model" / "accuracy.json").write_text("{}")
+    (tmp_path / "seed-3" / "report").mkdir()
+    (tmp_path / "seed-3" / "report" / "pareto_gated.md").write_text("|")
+    assert table_links(tmp_path, [3, 4]) == [
+        "- seed 3: [accuracy.json](seed-3/model/accuracy.json), [pareto gated](seed-3/report/pareto_gated.md)",
+        "- seed 4: no tables archived"]
+
+
+def test_the_seeds_figure_draws_each_rules_line():
+    from factlens.stages.aggregate_seeds import spread_figure
+
+    verdicts = pd.concat([verdict_rows(seed, ["yes", "no", "yes"], [0.4 + seed / 10, 2.0, 0.1])
+                          for seed in (0, 1)]).assign(line=[0.75, np.nan, 0.2] * 2,
+                                                      passes=["below", "", "above"] * 2)
+    figure = spread_figure(verdicts)
+    lines = {axis.get_title(): [tuple(line.get_ydata()) for line in axis.get_lines() if len(line.get_ydata())]
+             for axis in figure.axes}
+    assert lines["a"] == [(0.75, 0.75)] and lines["c"] == [(0.2, 0.2)] and lines["b"] == []
 
 
 def test_bootstrap_intervals_cover_the_estimate_and_shrink_with_more_units():
@@ -100,7 +128,17 @@ def test_a_seeds_run_aggregates_every_seeds_verdicts(seeds_run):
         verdicts = [frame.set_index("key").loc[key, "verdict"] for frame in by_seed.values()]
         assert row["replicated"] == verdicts.count("yes")
         assert row["testable"] == len([v for v in verdicts if v != "not testable here"])
-    assert (clone / "results" / "seeds-smoke" / "SEEDS.md").read_text().startswith("# The replication over seeds")
+    summary = (clone / "results" / "seeds-smoke" / "SEEDS.md").read_text()
+    assert summary.startswith("# The replication over seeds")
+    # each seed's own tables, byte for byte its run's, archived and linked from SEEDS.md
+    for seed, results in ((0, clone / "results" / "smoke"), (1, seed_1 / "results")):
+        for table in seed_tables("replication"):
+            copy = clone / "results" / "seeds-smoke" / f"seed-{seed}" / table
+            assert copy.read_bytes() == (results / table).read_bytes(), table
+            assert f"](seed-{seed}/{table})" in summary
+    by_seed_table = pd.read_csv(clone / "results" / "seeds-smoke" / "verdicts.csv").set_index(["seed", "key"])
+    assert by_seed_table.loc[(0, "pareto_gated"), "line"] == pytest.approx(GATED_MAX_L0_RATIO)
+    assert by_seed_table.loc[(0, "pareto_gated"), "passes"] == "below"
     verified = factlens(clone, "verify", "--manifest", "results/seeds-smoke/MANIFEST.json")
     assert verified.returncode == 0, verified.stderr[-2000:]
     # the base run is seed 0's: after the seeds run it only had its report and archive to

@@ -16,11 +16,12 @@ the aggregate is the organism's table, targets and verdict sensitivity.
 
 import json
 import os
+import shlex
 from pathlib import Path
 
 from snakemake.utils import min_version
 
-from factlens.seeds import base_config, same_seeds, seed_folders, seeded_config
+from factlens.seeds import base_config, same_seeds, seed_folders, seed_tables, seeded_config
 
 min_version("9.0")
 
@@ -48,6 +49,28 @@ for seed, (workdir_, resultsdir_) in FOLDERS.items():
                      name_modifier=f"seed{seed}_*")(lambda: None)
 
 
+# Each seed's own tables, copied beside the aggregate (factlens.seeds.seed_tables). A base
+# run whose report reads this very aggregate cannot have its report tables here (a cycle).
+def reads_this_aggregate(seed):
+    return same_seeds(BASE, seed) and (BASE.get("report") or {}).get("seeds") == f"{AGGREGATE}/seeds.csv"
+
+
+SEED_TABLES = [f"{AGGREGATE}/seed-{seed}/{table}" for seed in SEEDS for table in seed_tables(SCOPE)
+               if not (table.startswith("report/") and reads_this_aggregate(seed))]
+
+
+rule seed_table:
+    input:
+        lambda w: f"{FOLDERS[int(w.seed)][1]}/{w.table}",
+    output:
+        f"{AGGREGATE}/seed-{{seed}}/{{table}}",
+    wildcard_constraints:
+        seed=r"\d+",
+    localrule: True
+    shell:
+        "cp {input:q} {output:q}"
+
+
 if SCOPE == "organism":
 
     rule aggregate_organism:
@@ -57,6 +80,7 @@ if SCOPE == "organism":
                 "localisation/probe_accuracy.csv", "directions/sites.csv", "directions/summary.csv",
                 "directions/families.csv")],
             benchmarks=[f"{FOLDERS[seed][0]}/benchmarks/train_model.tsv" for seed in SEEDS],
+            seed_tables=SEED_TABLES,
             code=[f"{SRC}/{module}" for module in ("organism_seeds.py", "claims.py", "illusion_claims.py",
                                                     "sites.py", "illusion.py", "blocks.py", "seeds.py",
                                                     "stages/aggregate_organism.py", "io.py", "cli.py")],
@@ -98,6 +122,7 @@ else:
             # each other seed's full report (the base run's is made by the base workflow, where
             # it reads this aggregate)
             reports=[f"{FOLDERS[seed][1]}/REPORT.md" for seed in SEEDS if not same_seeds(BASE, seed)],
+            seed_tables=SEED_TABLES,
             code=[f"{SRC}/{module}" for module in ("seeds.py", "stages/aggregate_seeds.py", "io.py", "cli.py")],
         output:
             table=f"{AGGREGATE}/seeds.csv",
@@ -131,13 +156,17 @@ rule archive_seeds:
     input:
         code=[f"{SRC}/{module}" for module in ("archive.py", "stages/archive.py")],
         results=AGGREGATE_OUTPUTS,
+        seed_tables=SEED_TABLES,
     output:
         manifest=f"{AGGREGATE}/MANIFEST.json",
     params:
         config=json.dumps({"seeds": config, "base": BASE}, sort_keys=True),
         root=lambda w, output: os.path.dirname(output.manifest),
-        # every seed's job times but the base run's (those are in its own manifest)
-        benchmarks=config["workdir"],
+        # every seed's job times but the base run's (those are in its own manifest), and the
+        # aggregate's; not the other seeds target's, which shares the seeds' work folders
+        benchmarks=" ".join(shlex.quote(path) for path in
+                            [f"{FOLDERS[seed][0]}/benchmarks" for seed in SEEDS if not same_seeds(BASE, seed)]
+                            + [f"{config['workdir']}/benchmarks/aggregate_{'organism' if SCOPE == 'organism' else 'seeds'}.tsv"]),
         # lint: the repository itself, on purpose (git is asked for its commit)
         repository=str(Path(workflow.basedir).parent),
     conda:
@@ -151,6 +180,6 @@ rule archive_seeds:
         mem_mb=1000,
         runtime=5,
     shell:
-        "python -m factlens archive --files {input.results:q} --root {params.root:q}"
-        " --config {params.config:q} --benchmarks {params.benchmarks:q}"
+        "python -m factlens archive --files {input.results:q} {input.seed_tables:q} --root {params.root:q}"
+        " --config {params.config:q} --benchmarks {params.benchmarks}"
         " --repository {params.repository:q} --manifest {output.manifest:q} 2> {log:q}"

@@ -73,12 +73,19 @@ def git_state(repository: Path) -> dict:
     return {"commit": commit, "code_differs_from_commit": bool(changed)}
 
 
-def job_times(benchmarks: Path) -> pd.DataFrame:
-    """Wall time and peak memory of every job, from Snakemake's `benchmark:` files."""
+def job_times(benchmarks: Path | list[Path]) -> pd.DataFrame:
+    """Wall time and peak memory of every job, from Snakemake's `benchmark:` files: those
+    under each folder given (or the file itself), each job named by its path relative to
+    what the paths have in common."""
+    paths = [Path(p) for p in ([benchmarks] if isinstance(benchmarks, (str, Path)) else benchmarks)]
+    files = sorted({f for p in paths for f in ([p] if p.is_file() else p.rglob("*.tsv"))})
+    common = Path(os.path.commonpath([str(p) for p in paths])) if paths else Path(".")
+    if common.is_file():
+        common = common.parent
     rows = []
-    for path in sorted(benchmarks.rglob("*.tsv")):
+    for path in files:
         record = pd.read_csv(path, sep="\t").iloc[-1]
-        job = path.relative_to(benchmarks).with_suffix("").as_posix()
+        job = path.relative_to(common).with_suffix("").as_posix()
         rows.append({"job": job, "rule": job.split("/")[0], "wall_s": round(float(record["s"]), 2),
                      "max_rss_mb": pd.to_numeric(record["max_rss"], errors="coerce")})
     return pd.DataFrame(rows, columns=["job", "rule", "wall_s", "max_rss_mb"])
@@ -89,7 +96,7 @@ def module_hashes(package: Path) -> dict[str, str]:
             for path in sorted(package.rglob("*.py"))}
 
 
-def build_manifest(files: list[str], root: Path, config: dict, benchmarks: Path,
+def build_manifest(files: list[str], root: Path, config: dict, benchmarks: Path | list[Path],
                    repository: Path, package: Path) -> dict:
     """The manifest for the archived `files` (paths under `root`)."""
     times = job_times(benchmarks)

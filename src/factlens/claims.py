@@ -34,6 +34,11 @@ PAPER = {
     },
 }
 
+# The report's claims, in its order (report.smk, the seeds' per-seed tables).
+CLAIM_KEYS = ("localisation", "probes", "pareto_gated", "pareto_jumprelu", "shrinkage", "illusion",
+              "illusion_families", "rank_one_edit", "attribution", "attribution_jump_term",
+              "attribution_exact_step")
+
 # Thresholds of the verdict rules (stated in the report beside each verdict).
 LOOKUP_MIN_RESTORED = 0.25
 PROBE_TOLERANCE = 0.10
@@ -58,6 +63,10 @@ class Claim:
     testable: bool = True  # False: this run has no site where the rule's test can be made
     metric: str = ""  # the claim's headline number, compared across seeds
     value: float = np.nan
+    # the rule's line on the headline number and the side of it a replication lies on
+    # ('above': value >= line, 'below': value <= line; NaN/'' when no fixed line decides)
+    line: float = np.nan
+    passes: str = ""
 
     @property
     def verdict(self) -> str:
@@ -147,6 +156,7 @@ def localisation_claims(patching: pd.DataFrame, probes: pd.DataFrame, final_toke
         replicated=bool(lookup_ok and gather_ok and move_ok),
         metric="share restored by the strongest MLP that reads attention, at the final name token",
         value=float(at_name[best_mlp]) if best_mlp else np.nan,
+        line=LOOKUP_MIN_RESTORED, passes="above",
         summary=(f"At the final name token the component that restores most is {top} "
                  f"({percent(at_name[top])} of the logit difference)"
                  + (f"; the strongest MLP that reads the gathered name ({'layer >= 1 of a parallel block' if parallel else 'any layer of a sequential block'}) is {best_mlp} "
@@ -189,6 +199,7 @@ def localisation_claims(patching: pd.DataFrame, probes: pd.DataFrame, final_toke
         replicated=bool(probe_ok),
         metric="best held-out probe accuracy at the final name token",
         value=float(best["test_accuracy"]),
+        line=PAPER["probe_accuracy"] - PROBE_TOLERANCE, passes="above",
         summary=(f"Held-out probe accuracy at the final name token peaks at {percent(best['test_accuracy'])} "
                  f"at {best['site']} (final token: {percent(control)}), "
                  + ("close to the paper's ~90%." if probe_ok else "well below the paper's ~90%.")),
@@ -236,6 +247,7 @@ def sae_claims(sweep: pd.DataFrame, equal_loss: pd.DataFrame) -> list[Claim]:
             testable=len(ratios) > 0,
             metric="largest L0 ratio to the baseline at equal loss recovered",
             value=float(values.max()) if len(ratios) else np.nan,
+            line=GATED_MAX_L0_RATIO, passes="below",
             summary=(f"At {len(ratios)} matched loss-recovered levels, {label} needs "
                      + (f"{number(values.min(), 2)}x-{number(values.max(), 2)}x the baseline's L0 ({by_site})"
                         if len(ratios) else "an L0 the sweeps cannot compare (no overlap)")
@@ -273,6 +285,7 @@ def sae_claims(sweep: pd.DataFrame, equal_loss: pd.DataFrame) -> list[Claim]:
         replicated=ok,
         metric="the baseline's gamma at its largest lambda",
         value=baseline_gamma,
+        line=1.0, passes="below",
         summary=("The baseline's gamma is below 1 and falls as lambda grows while the Gated SAE's "
                  "stays near 1" + (", as published." if ok else "; not every point follows this.")),
         rule=(f"replicated if every baseline gamma < 1 and falls from the smallest to the largest "
@@ -346,6 +359,7 @@ def attribution_claims(comparison: pd.DataFrame, totals: pd.DataFrame) -> list[C
         table=table, replicated=blind_spot,
         metric="IG(128)'s relative error through the JumpReLU, summed over the latents",
         value=float(jump_ig),
+        line=BLIND_SPOT_MIN_ERROR, passes="above",
         summary=(path + (": the blind spot replicates" if blind_spot else
                          ": this is not the published blind spot")
                  + ("." if settled else "; the 95% intervals reach across the rule's thresholds, so "
@@ -373,6 +387,7 @@ def attribution_claims(comparison: pd.DataFrame, totals: pd.DataFrame) -> list[C
             source="ours, extending docs/references.md §5", table=table, replicated=fixed,
             testable=blind_spot,
             metric=f"share of the JumpReLU's IG(128) error left by {what}", value=float(left / jump_ig),
+            line=1 - JUMP_TERM_MIN_REDUCTION, passes="below",
             summary=(f"{what.capitalize()} ({how}, crossings located by bisection) leaves "
                      f"{percent(left / jump_ig)} of IG(128)'s error through the JumpReLU (95% interval "
                      f"{percent(low)}-{percent(high)})"

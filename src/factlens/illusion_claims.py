@@ -97,8 +97,10 @@ def illusion_claim(summary: pd.DataFrame, sites: pd.DataFrame) -> Claim:
         replicated=replicated,
         summary=(parts + conclusion).strip(),
         testable=off is not None,
-        metric="FLDD of the off-circuit MLP's DAS direction",
-        value=float(off["fldd_v"]) if off is not None else np.nan,
+        # the line that decides at the chosen site: v_row's share of the DAS direction's effect
+        metric="v_row alone as a share of the off-circuit DAS direction's FLDD",
+        value=float(off["fldd_v_row"] / off["fldd_v"]) if off is not None and off["fldd_v"] > 0 else np.nan,
+        line=MAX_ROW_SHARE, passes="below",
         rule=(f"{SITE_RULE}. A direction is illusory when FLDD(v) >= {MIN_EFFECT:.0%}, v_row alone < "
               f"{MAX_ROW_SHARE:.0%} of it, |v_null alone| < {MAX_NULL_SHARE:.0%} of it (0 by construction "
               f"at mlp.hook_post, where W_out is the only reader), and at least one red flag: v_row dormant "
@@ -175,8 +177,9 @@ def editing_claim(summary: pd.DataFrame) -> Claim:
                                 " Edit and patch succeed together where localisation disagrees, as published."
                                 if replicated else " This does not show the published pattern."),
         testable=off is not None,
-        metric="lowest edit/patch agreement over the MLP checks",
-        value=float(mlp["edit_patch_agreement"].min()) if len(mlp) else np.nan,
+        metric="edit/patch agreement at the off-circuit MLP",
+        value=float(off["edit_patch_agreement"]) if off is not None else np.nan,
+        line=EDIT_MIN_AGREEMENT, passes="above",
         rule=(f"replicated if at the off-circuit MLP both the DAS patch and its rank-1 edit reach FLDD >= "
               f"{MIN_EFFECT:.0%}, agree on >= {EDIT_MIN_AGREEMENT:.0%} of pairs, and the whole-component "
               f"patch stays < {THRESHOLDS.max_whole:.0%}"),

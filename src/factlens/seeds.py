@@ -6,9 +6,12 @@ mean, standard deviation and range."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from factlens.claims import CLAIM_KEYS
 
 SEED_KEYS = ("world.seed", "model.organism.seed", "sae.training.seed", "localisation.probe.seed",
              "localisation.patching.seed", "directions.das.seed", "attribution.seed")
@@ -74,6 +77,38 @@ def seed_folders(base: dict, seed: int, workdir: str) -> tuple[str, str]:
     return own, f"{own}/results"
 
 
+# Each seed's own tables, archived beside the aggregate (small files only), so that a
+# reader can see why a seed's verdict differs: the organism's accuracy, name-part control
+# and training curve, the patching and probe tables, the illusion sites and checks.
+ORGANISM_TABLES = ("model/accuracy.json", "model/name_part_accuracy.csv", "model/loss_curve.csv",
+                   "localisation/patching.csv", "localisation/probe_accuracy.csv",
+                   "directions/sites.csv", "directions/summary.csv")
+
+
+def seed_tables(scope: str) -> list[str]:
+    """The tables archived per seed (paths inside a run's results folder): the organism's
+    for `scope` 'organism'; with the report's per-claim tables and verdicts for
+    'replication'."""
+    tables = list(ORGANISM_TABLES)
+    if scope == "replication":
+        tables += ["report/verdicts.csv", *(f"report/{key}.md" for key in CLAIM_KEYS)]
+    return tables
+
+
+def table_links(root: Path, seeds: list[int]) -> list[str]:
+    """Markdown lines linking each seed's archived tables (root/seed-N/...), in path order."""
+    def label(path: Path) -> str:
+        return path.name if path.parent.name != "report" else path.stem.replace("_", " ")
+
+    lines = []
+    for seed in seeds:
+        folder = root / f"seed-{seed}"
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        lines.append(f"- seed {seed}: " + (", ".join(f"[{label(p)}]({p.relative_to(root).as_posix()})"
+                                                     for p in files) or "no tables archived"))
+    return lines
+
+
 def aggregate(verdicts: pd.DataFrame) -> pd.DataFrame:
     """Per claim (in the report's order): the verdict of each seed, how many replicated
     out of the seeds where it was testable, and the headline number's spread."""
@@ -91,6 +126,8 @@ def aggregate(verdicts: pd.DataFrame) -> pd.DataFrame:
             "sd": values.std(ddof=1) if len(values) > 1 else np.nan,
             "min": values.min() if len(values) else np.nan,
             "max": values.max() if len(values) else np.nan,
+            "line": group["line"].iloc[0] if "line" in group else np.nan,
+            "passes": group["passes"].iloc[0] if "passes" in group else "",
         })
     return pd.DataFrame(rows)
 

@@ -17,6 +17,7 @@ ORGANISM = config["model"]["name"] == "organism"
 MODEL = f"{WORK}/model" if ORGANISM else config["model"]["name"]
 
 from factlens.checkpoint import CHECKPOINT_FILES
+from factlens.claims import CLAIM_KEYS
 
 if ORGANISM:
     # A world that cannot be balanced stops here, before any rule runs, naming the keys.

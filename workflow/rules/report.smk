@@ -5,9 +5,7 @@
 SEEDS_SUMMARY = (config["report"]["seeds"]
                  if config["report"]["seeds"] and os.path.exists(config["report"]["seeds"]) else [])
 
-CLAIMS = ["localisation", "probes", "pareto_gated", "pareto_jumprelu", "shrinkage", "illusion",
-          "illusion_families", "rank_one_edit", "attribution", "attribution_jump_term",
-          "attribution_exact_step"]
+CLAIMS = list(CLAIM_KEYS)
 
 
 REPORT_CODE = ("report.py", "claims.py", "illusion_claims.py", "illusion.py", "sites.py", "patching.py",

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from factlens.io import save_figure, write_table, write_text  # noqa: E402
 from factlens.organism_seeds import seed_row, targets_met  # noqa: E402
-from factlens.seeds import aggregate  # noqa: E402
+from factlens.seeds import aggregate, table_links  # noqa: E402
 
 log = logging.getLogger("factlens.seeds")
 
@@ -77,7 +77,8 @@ def run(args) -> None:
         row, moved, claims = seed_row(int(seed), Path(results), seconds)
         rows.append(row)
         verdicts += [{"seed": int(seed), "key": c.key, "title": c.title, "verdict": c.verdict,
-                      "metric": c.metric, "value": c.value} for c in claims]
+                      "metric": c.metric, "value": c.value, "line": c.line, "passes": c.passes}
+                     for c in claims]
         sensitivities.append(moved)
         curve = pd.read_csv(Path(results) / "model/loss_curve.csv").dropna(subset=["fact_accuracy"])
         curves.append(curve.assign(seed=str(seed)))
@@ -110,7 +111,11 @@ def run(args) -> None:
             "The site rule's whole-component line (the off-circuit MLP's whole-output patch must restore "
             "less) and the verdict's v_row-share line (v_row alone must carry less of DAS's effect), each "
             "at half, the stated value and one and a half times it (docs/illusion.md):", "",
-            grid.to_markdown(), "", "![organism over seeds](organism.png)", ""]
+            grid.to_markdown(), "", "![organism over seeds](organism.png)", "",
+            "## Each seed's tables", "",
+            "The organism's accuracy, name-part control and training curve, the patching and probe "
+            "tables and the illusion sites and checks of every seed, copied from its run:", "",
+            *table_links(Path(args.markdown).parent, list(seeds["seed"])), ""]
     verdicts = pd.DataFrame(verdicts)
     write_table(seeds, args.table)
     write_table(verdicts, args.verdicts)

@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from factlens.io import save_figure, write_table, write_text  # noqa: E402
-from factlens.seeds import aggregate, replicated_in  # noqa: E402
+from factlens.seeds import aggregate, replicated_in, table_links  # noqa: E402
 
 log = logging.getLogger("factlens.seeds")
 
@@ -32,17 +32,24 @@ def add_arguments(parser) -> None:
 
 
 def spread_figure(verdicts: pd.DataFrame):
+    """Each claim's headline number, one dot per seed coloured by its verdict, with the
+    rule's line on that number (where one decides) so a dot's distance from it shows."""
     sns.set_theme(style="whitegrid", context="paper")
     measured = verdicts.dropna(subset=["value"])
     keys = list(dict.fromkeys(measured["key"]))
-    figure, axes = plt.subplots(1, max(len(keys), 1), figsize=(2.2 * max(len(keys), 1), 2.6), squeeze=False)
+    figure, axes = plt.subplots(1, max(len(keys), 1), figsize=(2.2 * max(len(keys), 1), 2.8), squeeze=False)
     for axis, key in zip(axes[0], keys):
         part = measured[measured["key"] == key]
         sns.stripplot(data=part, x="key", y="value", hue="verdict", ax=axis, size=6, jitter=False,
                       hue_order=["yes", "no", "not testable here"], legend=axis is axes[0][0])
+        line = part["line"].iloc[0] if "line" in part else float("nan")
+        if pd.notna(line):
+            axis.axhline(line, ls="--", color="grey")
+            axis.annotate(f"rule: {part['passes'].iloc[0]} {line:.3g}", (0.02, line), fontsize=6,
+                          xycoords=("axes fraction", "data"), va="bottom", color="grey")
         axis.set(xlabel="", ylabel="", title=key)
         axis.set_xticks([])
-    figure.suptitle("each claim's headline number, one dot per seed (colour: verdict)")
+    figure.suptitle("each claim's headline number, one dot per seed (colour: verdict; dashed: the rule's line)")
     figure.tight_layout()
     return figure
 
@@ -71,8 +78,14 @@ def run(args) -> None:
             "A claim counts as replicated in a seed when that seed's run meets the claim's rule "
             "(printed in REPORT.md); seeds where the run has no site to test it are left out of "
             "the count and named. sd is over the seeds with a number (ddof = 1).", "",
-            "![spread](seeds.png)", ""]
+            "![spread](seeds.png)", "",
+            "## Each seed's tables", "",
+            "The report's per-claim tables, verdicts, the organism's accuracy, name-part control and "
+            "training curve, the patching and probe tables and the illusion sites and checks of every "
+            "seed, copied from its run:", "",
+            *table_links(Path(args.markdown).parent, seeds), ""]
     write_table(table, args.table)
-    write_table(verdicts[["seed", "key", "title", "verdict", "metric", "value"]], args.by_seed)
+    write_table(verdicts[["seed", "key", "title", "verdict", "metric", "value",
+                          *(c for c in ("line", "passes") if c in verdicts)]], args.by_seed)
     write_text("\n".join(text), args.markdown)
     save_figure(spread_figure(verdicts), args.figure)

@@ -20,4 +20,5 @@ def add_arguments(parser) -> None:
 def run(args) -> None:
     claims = collect_claims(Path(args.results), final_token=SUFFIX[-1].strip())
     write_table(pd.DataFrame([{"key": c.key, "title": c.title, "verdict": c.verdict, "metric": c.metric,
-                               "value": c.value} for c in claims]), args.table)
+                               "value": c.value, "line": c.line, "passes": c.passes} for c in claims]),
+                args.table)
