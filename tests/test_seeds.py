@@ -13,7 +13,7 @@ from factlens.intervention import outcome_from_differences
 from factlens.report import render_report
 from factlens.claims import GATED_MAX_L0_RATIO
 from factlens.seeds import (SEED_KEYS, aggregate, config_value, replicated_in, same_seeds, seed_tables,
-                           seeded_config, table_links)
+                           seeded_config, seeds_summaries, table_links)
 from factlens.statistics import bootstrap_mean, bootstrap_ratio
 
 
@@ -52,18 +52,15 @@ def test_aggregate_counts_verdicts_and_spreads_numbers():
     assert replicated_in(nothing) == "not testable in any of 3 seeds"
 
 
-def test_per_seed_tables_and_their_links(tmp_path):
+def test_per_seed_tables_and_their_links():
     organism, replication = seed_tables("organism"), seed_tables("replication")
     assert "localisation/patching.csv" in organism and "directions/sites.csv" in organism
     assert set(organism) < set(replication) and "report/verdicts.csv" in replication
     assert "report/attribution_exact_step.md" in replication
-    (tmp_path / "seed-3" / "model").mkdir(parents=True)
-    (tmp_path / "seed-3" / "model" / "accuracy.json").write_text("{}")
-    (tmp_path / "seed-3" / "report").mkdir()
-    (tmp_path / "seed-3" / "report" / "pareto_gated.md").write_text("|")
-    assert table_links(tmp_path, [3, 4]) == [
+    assert table_links(["seed-3/model/accuracy.json", "seed-3/report/pareto_gated.md",
+                        "seed-4/directions/sites.csv"]) == [
         "- seed 3: [accuracy.json](seed-3/model/accuracy.json), [pareto gated](seed-3/report/pareto_gated.md)",
-        "- seed 4: no tables archived"]
+        "- seed 4: [sites.csv](seed-4/directions/sites.csv)"]
 
 
 def test_the_seeds_figure_draws_each_rules_line():
@@ -103,12 +100,20 @@ def test_the_report_states_each_claims_count_over_seeds():
     seeds = aggregate(pd.concat([verdict_rows(0, ["yes", "no", "yes"], [1, 2, 3]),
                                  verdict_rows(1, ["yes", "yes", "yes"], [1, 2, 3])]))
     text = render_report(claims, pd.DataFrame({"measure": ["m"], "value": [1]}), "organism", False,
-                         seeds=seeds, seeds_link="../seeds/SEEDS.md")
+                         seeds=[(seeds, "../seeds/SEEDS.md")])
     assert "| [A](#a) | s | yes | 2 of 2 seeds |" in text
     assert "| [B](#b) | s | yes | 1 of 2 seeds |" in text
-    assert "[the aggregate](../seeds/SEEDS.md)" in text
-    assert "Over seeds: replicated in 1 of 2 seeds (0: no, 1: yes)" in text
+    assert "[2 seeds](../seeds/SEEDS.md): every claim" in text
+    assert "Over seeds ([the runs](../seeds/SEEDS.md)): replicated in 1 of 2 seeds (0: no, 1: yes)" in text
     assert "over seeds" not in render_report(claims, pd.DataFrame({"m": [1]}), "organism", False)
+    # two runs over seeds: a claim's count comes from the first that checks it
+    organism_only = aggregate(pd.concat([verdict_rows(s, ["no", "yes", "yes"], [1, 2, 3]) for s in range(5)])
+                              .query("key == 'a'"))
+    text = render_report(claims, pd.DataFrame({"m": [1]}), "organism", False,
+                         seeds=[(organism_only, "../organism-seeds/SEEDS.md"), (seeds, "../seeds/SEEDS.md")])
+    assert "| [A](#a) | s | yes | 0 of 5 seeds |" in text and "| [B](#b) | s | yes | 1 of 2 seeds |" in text
+    assert "[5 seeds](../organism-seeds/SEEDS.md): 1 claim; [2 seeds](../seeds/SEEDS.md): every claim" in text
+    assert seeds_summaries(None) == [] and seeds_summaries("a.csv") == ["a.csv"]
 
 
 def test_a_seeds_run_aggregates_every_seeds_verdicts(seeds_run):

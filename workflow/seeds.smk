@@ -49,14 +49,9 @@ for seed, (workdir_, resultsdir_) in FOLDERS.items():
                      name_modifier=f"seed{seed}_*")(lambda: None)
 
 
-# Each seed's own tables, copied beside the aggregate (factlens.seeds.seed_tables). A base
-# run whose report reads this very aggregate cannot have its report tables here (a cycle).
-def reads_this_aggregate(seed):
-    return same_seeds(BASE, seed) and (BASE.get("report") or {}).get("seeds") == f"{AGGREGATE}/seeds.csv"
-
-
-SEED_TABLES = [f"{AGGREGATE}/seed-{seed}/{table}" for seed in SEEDS for table in seed_tables(SCOPE)
-               if not (table.startswith("report/") and reads_this_aggregate(seed))]
+# Each seed's own tables, copied beside the aggregate (factlens.seeds.seed_tables) and linked
+# from its summary; the archive holds them.
+SEED_TABLES = [f"seed-{seed}/{table}" for seed in SEEDS for table in seed_tables(SCOPE)]
 
 
 rule seed_table:
@@ -67,8 +62,16 @@ rule seed_table:
     wildcard_constraints:
         seed=r"\d+",
     localrule: True
+    conda:
+        "../environment.yml"
+    log:
+        f"{config['workdir']}/logs/seed_table/seed-{{seed}}/{{table}}.log",
+    threads: 1
+    resources:
+        mem_mb=100,
+        runtime=1,
     shell:
-        "cp {input:q} {output:q}"
+        "cp {input:q} {output:q} 2> {log:q}"
 
 
 if SCOPE == "organism":
@@ -80,7 +83,6 @@ if SCOPE == "organism":
                 "localisation/probe_accuracy.csv", "directions/sites.csv", "directions/summary.csv",
                 "directions/families.csv")],
             benchmarks=[f"{FOLDERS[seed][0]}/benchmarks/train_model.tsv" for seed in SEEDS],
-            seed_tables=SEED_TABLES,
             code=[f"{SRC}/{module}" for module in ("organism_seeds.py", "claims.py", "illusion_claims.py",
                                                     "sites.py", "illusion.py", "blocks.py", "seeds.py",
                                                     "stages/aggregate_organism.py", "io.py", "cli.py")],
@@ -96,6 +98,7 @@ if SCOPE == "organism":
             runs=" ".join(f"{seed}={FOLDERS[seed][1]}={FOLDERS[seed][0]}/benchmarks/train_model.tsv"
                           for seed in SEEDS),
             base=config["base"],
+            seed_tables=" ".join(map(shlex.quote, SEED_TABLES)),
         conda:
             "../environment.yml"
         log:
@@ -110,7 +113,7 @@ if SCOPE == "organism":
             "python -m factlens aggregate-organism --runs {params.runs} --base {params.base:q}"
             " --table {output.table:q} --sensitivity {output.sensitivity:q} --verdicts {output.verdicts:q}"
             " --claims {output.claims:q} --markdown {output.summary:q}"
-            " --figure {output.figure:q} 2> {log:q}"
+            " --figure {output.figure:q} --seed-tables {params.seed_tables} 2> {log:q}"
 
     AGGREGATE_OUTPUTS = rules.aggregate_organism.output
 
@@ -122,7 +125,6 @@ else:
             # each other seed's full report (the base run's is made by the base workflow, where
             # it reads this aggregate)
             reports=[f"{FOLDERS[seed][1]}/REPORT.md" for seed in SEEDS if not same_seeds(BASE, seed)],
-            seed_tables=SEED_TABLES,
             code=[f"{SRC}/{module}" for module in ("seeds.py", "stages/aggregate_seeds.py", "io.py", "cli.py")],
         output:
             table=f"{AGGREGATE}/seeds.csv",
@@ -133,6 +135,7 @@ else:
         params:
             verdicts=lambda w, input: " ".join(f"{seed}={path}" for seed, path in zip(SEEDS, input.verdicts)),
             base=config["base"],
+            seed_tables=" ".join(map(shlex.quote, SEED_TABLES)),
         conda:
             "../environment.yml"
         log:
@@ -146,7 +149,7 @@ else:
         shell:
             "python -m factlens aggregate-seeds --verdicts {params.verdicts} --base {params.base:q}"
             " --table {output.table:q} --by-seed {output.by_seed:q} --markdown {output.summary:q}"
-            " --figure {output.figure:q} 2> {log:q}"
+            " --figure {output.figure:q} --seed-tables {params.seed_tables} 2> {log:q}"
 
     AGGREGATE_OUTPUTS = rules.aggregate_seeds.output
 
@@ -156,7 +159,7 @@ rule archive_seeds:
     input:
         code=[f"{SRC}/{module}" for module in ("archive.py", "stages/archive.py")],
         results=AGGREGATE_OUTPUTS,
-        seed_tables=SEED_TABLES,
+        seed_tables=[f"{AGGREGATE}/{table}" for table in SEED_TABLES],
     output:
         manifest=f"{AGGREGATE}/MANIFEST.json",
     params:

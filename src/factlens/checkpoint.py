@@ -46,8 +46,7 @@ def mismatches(folder: str | Path, settings, tokenizer) -> list[str]:
     found = GPTNeoXConfig.from_pretrained(folder).to_dict()
     problems = [f"model.organism.{key} is {getattr(settings, key)!r} in the config ({field} "
                 f"{expected.get(field)!r}) but {field} is {found.get(field)!r} in {folder}"
-                for key, field in {**ARCHITECTURE, "vocab_size": "vocab_size"}.items()
-                if expected.get(field) != found.get(field) and key != "vocab_size"]
+                for key, field in ARCHITECTURE.items() if expected.get(field) != found.get(field)]
     vocabulary = json.loads((folder / "tokenizer.json").read_text())["model"]["vocab"]
     if vocabulary != tokenizer.get_vocab():
         problems.append(f"the vocabulary of {folder} ({len(vocabulary)} tokens) is not the one this run's "

@@ -99,18 +99,17 @@ def seed_row(seed: int, results: Path, train_seconds: float) -> tuple[dict, pd.D
            "heldout_min": min(templates.values()), "name_margin": accuracy["full_name_margin_over_best_part"],
            "localisation": lookup.verdict, "localisation_summary": lookup.summary}
     by_role = sites.set_index("role")
-    for role, prefix in (("off-circuit", "off"), ("negative control", "control")):
+    # each role's site column, then its numbers under the role's prefix
+    for role, prefix, site_column in (("off-circuit", "off", "off_circuit"),
+                                      ("negative control", "control", "control")):
         if role not in by_role.index:
-            row[prefix if prefix == "control" else "off_circuit"] = "-"
+            row[site_column] = "-"
             continue
         site = by_role.loc[role]
         das = das_row(summary, site["hook"], site["position"])
-        name = f"{site['hook']} ({site['position']})"
+        row[site_column] = f"{site['hook']} ({site['position']})"
         if prefix == "off":
-            row.update({"off_circuit": name, "off_input_probe": site["input_probe"],
-                        "off_input_restored": site["input_restored"]})
-        else:
-            row["control"] = name
+            row.update({"off_input_probe": site["input_probe"], "off_input_restored": site["input_restored"]})
         if das is not None:
             row.update({f"{prefix}_whole": das["fldd_whole"], f"{prefix}_das": das["fldd_v"],
                         f"{prefix}_v_row": das["fldd_v_row"], f"{prefix}_v_null": das["fldd_v_null"],

@@ -33,6 +33,11 @@ def config_value(config: dict, dotted: str, default=0):
     return config
 
 
+def seeds_summaries(value) -> list[str]:
+    """`report.seeds` as a list of seeds.csv paths (it may be one path, a list, or null)."""
+    return [] if value is None else [value] if isinstance(value, str) else list(value)
+
+
 def same_seeds(config: dict, seed: int) -> bool:
     """Whether every seed of `config` already equals `seed` (the run can be reused)."""
     return all(config_value(config, key) == seed for key in SEED_KEYS) and not any(
@@ -95,18 +100,19 @@ def seed_tables(scope: str) -> list[str]:
     return tables
 
 
-def table_links(root: Path, seeds: list[int]) -> list[str]:
-    """Markdown lines linking each seed's archived tables (root/seed-N/...), in path order."""
-    def label(path: Path) -> str:
-        return path.name if path.parent.name != "report" else path.stem.replace("_", " ")
+def table_links(tables: list[str]) -> list[str]:
+    """Markdown lines linking each seed's archived tables, given as paths relative to the
+    aggregate's folder (seed-N/<table>), one line per seed in the order given."""
+    by_seed: dict[str, list[str]] = {}
+    for table in tables:
+        by_seed.setdefault(table.split("/", 1)[0], []).append(table)
 
-    lines = []
-    for seed in seeds:
-        folder = root / f"seed-{seed}"
-        files = sorted(p for p in folder.rglob("*") if p.is_file())
-        lines.append(f"- seed {seed}: " + (", ".join(f"[{label(p)}]({p.relative_to(root).as_posix()})"
-                                                     for p in files) or "no tables archived"))
-    return lines
+    def label(table: str) -> str:
+        path = Path(table)
+        return path.stem.replace("_", " ") if path.parent.name == "report" else path.name
+
+    return [f"- {folder.replace('-', ' ')}: " + ", ".join(f"[{label(t)}]({t})" for t in tables)
+            for folder, tables in by_seed.items()]
 
 
 def aggregate(verdicts: pd.DataFrame) -> pd.DataFrame:

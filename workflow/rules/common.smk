@@ -18,6 +18,7 @@ MODEL = f"{WORK}/model" if ORGANISM else config["model"]["name"]
 
 from factlens.checkpoint import CHECKPOINT_FILES
 from factlens.claims import CLAIM_KEYS
+from factlens.seeds import seeds_summaries
 
 if ORGANISM:
     # A world that cannot be balanced stops here, before any rule runs, naming the keys.

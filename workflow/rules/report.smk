@@ -1,9 +1,8 @@
 # The replication report: every claim, our numbers beside the paper's, a verdict each.
 
-# A run over seeds' aggregate (report.seeds: make organism-seeds by default), read if it has
-# been archived: REPORT.md then says for every claim it covers in how many seeds it replicated.
-SEEDS_SUMMARY = (config["report"]["seeds"]
-                 if config["report"]["seeds"] and os.path.exists(config["report"]["seeds"]) else [])
+# Runs over seeds (report.seeds: make organism-seeds and make robustness by default), read if
+# they have been archived: REPORT.md then says for every claim in how many seeds it replicated.
+SEEDS_SUMMARY = [path for path in seeds_summaries(config["report"]["seeds"]) if os.path.exists(path)]
 
 CLAIMS = list(CLAIM_KEYS)
 
@@ -51,9 +50,10 @@ rule build_report:
         model_name=config["model"]["name"],
         organism=f"--organism {shlex.quote(as_json(config['model']['organism']))}" if ORGANISM else "",
         model_card=f"--model-card {RESULTS}/model/MODEL_CARD.md" if ORGANISM else "",
-        seeds=lambda w, input: (f"--seeds {shlex.quote(input.seeds)} --seeds-link "
-                                + shlex.quote(os.path.relpath(input.seeds.replace("seeds.csv", "SEEDS.md"),
-                                                              RESULTS))) if input.seeds else "",
+        seeds=lambda w, input: (
+            "--seeds " + " ".join(map(shlex.quote, SEEDS_SUMMARY)) + " --seeds-links "
+            + " ".join(shlex.quote(os.path.relpath(path.replace("seeds.csv", "SEEDS.md"), RESULTS))
+                       for path in SEEDS_SUMMARY)) if SEEDS_SUMMARY else "",
     conda:
         CONDA_ENV
     log:

@@ -41,6 +41,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--claims", required=True,
                         help="The output CSV, one row per claim over seeds (what REPORT.md reads).")
     parser.add_argument("--markdown", required=True, help="The output Markdown summary.")
+    parser.add_argument("--seed-tables", nargs="*", default=[],
+                        help="Each seed's archived tables, relative to the summary's folder "
+                             "(seed-N/<table>), to link from it.")
     parser.add_argument("--figure", required=True, help="The output PNG (a PDF is written beside it).")
 
 
@@ -115,7 +118,7 @@ def run(args) -> None:
             "## Each seed's tables", "",
             "The organism's accuracy, name-part control and training curve, the patching and probe "
             "tables and the illusion sites and checks of every seed, copied from its run:", "",
-            *table_links(Path(args.markdown).parent, list(seeds["seed"])), ""]
+            *table_links(args.seed_tables), ""]
     verdicts = pd.DataFrame(verdicts)
     write_table(seeds, args.table)
     write_table(verdicts, args.verdicts)

@@ -27,6 +27,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--table", required=True, help="The output CSV, one row per claim.")
     parser.add_argument("--by-seed", required=True, help="The output CSV, one row per seed and claim.")
     parser.add_argument("--markdown", required=True, help="The output Markdown summary.")
+    parser.add_argument("--seed-tables", nargs="*", default=[],
+                        help="Each seed's archived tables, relative to the summary's folder "
+                             "(seed-N/<table>), to link from it.")
     parser.add_argument("--figure", required=True,
                         help="The output PNG (a PDF is written beside it): each claim's number by seed.")
 
@@ -83,7 +86,7 @@ def run(args) -> None:
             "The report's per-claim tables, verdicts, the organism's accuracy, name-part control and "
             "training curve, the patching and probe tables and the illusion sites and checks of every "
             "seed, copied from its run:", "",
-            *table_links(Path(args.markdown).parent, seeds), ""]
+            *table_links(args.seed_tables), ""]
     write_table(table, args.table)
     write_table(verdicts[["seed", "key", "title", "verdict", "metric", "value",
                           *(c for c in ("line", "passes") if c in verdicts)]], args.by_seed)

@@ -24,9 +24,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--tables", nargs="+", required=True,
                         help="The output CSV per claim (its Markdown twin is written beside it).")
     parser.add_argument("--model-card", default=None, help="The output model card (organism only).")
-    parser.add_argument("--seeds", default=None,
-                        help="The seeds run's seeds.csv, to state for every claim how many seeds replicate it.")
-    parser.add_argument("--seeds-link", default=None, help="The seeds summary's path relative to the report.")
+    parser.add_argument("--seeds", nargs="*", default=[],
+                        help="Runs over seeds (their seeds.csv), to state for every claim how many seeds "
+                             "replicate it; the first that checks a claim gives its count.")
+    parser.add_argument("--seeds-links", nargs="*", default=[],
+                        help="Each run's SEEDS.md relative to the report, in the order of --seeds.")
 
 
 def run(args) -> None:
@@ -41,10 +43,12 @@ def run(args) -> None:
         write_text(claim.table.to_markdown(index=False) + "\n",
                    Path(targets[claim.key]).with_suffix(".md"))
         log.info("%s: replicated: %s", claim.key, claim.verdict)
-    seeds = pd.read_csv(args.seeds) if args.seeds else None
+    if len(args.seeds) != len(args.seeds_links):
+        raise ValueError(f"--seeds-links must name one SEEDS.md per --seeds table: {args.seeds}, "
+                         f"got {args.seeds_links}")
+    seeds = [(pd.read_csv(path), link) for path, link in zip(args.seeds, args.seeds_links)]
     write_text(render_report(claims, read_setup(results), args.model_name,
-                             organism=args.organism is not None, seeds=seeds,
-                             seeds_link=args.seeds_link), args.report)
+                             organism=args.organism is not None, seeds=seeds), args.report)
     if args.model_card:
         if args.organism is None:
             raise ValueError("--model-card needs --organism settings")
