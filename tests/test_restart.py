@@ -21,11 +21,14 @@ SAE = "work/smoke/saes/blocks.1.hook_resid_post/gated/0.2"
 SAE_LOG = "work/smoke/logs/train_sae/blocks.1.hook_resid_post/gated/0.2.log"
 
 
-def longer_config(tmp_path: Path) -> str:
-    """The smoke config with more tokens to cache and more SAE steps, so there is a middle."""
+def longer_config(tmp_path: Path, more: str) -> str:
+    """The smoke config with more tokens to cache (`more` = "tokens") or more SAE steps
+    ("steps"), so that the rule under test has a middle; only that, so nothing else reruns."""
     config = yaml.safe_load((REPO / SMOKE).read_text())
-    config["activations"]["train_tokens"] = 60000
-    config["sae"]["sites"][0]["training"] = {"steps": 1000, "checkpoint_every": 100}
+    if more == "tokens":
+        config["activations"]["train_tokens"] = 60000
+    else:
+        config["sae"]["sites"][0]["training"] = {"steps": 1000, "checkpoint_every": 100}
     path = tmp_path / "longer.yaml"
     path.write_text(yaml.safe_dump(config))
     return str(path)
@@ -70,7 +73,7 @@ def shards_done(store: Path) -> int:
 
 
 def test_caching_killed_mid_rule_resumes_to_the_same_store(smoke_run, tmp_path):
-    config = longer_config(tmp_path)
+    config = longer_config(tmp_path, more="tokens")
     target = f"{STORE}/manifest.json"
     reference, killed = reference_and_copy(smoke_run, tmp_path, target, config)
     store = killed / STORE
@@ -85,7 +88,7 @@ def test_caching_killed_mid_rule_resumes_to_the_same_store(smoke_run, tmp_path):
 
 
 def test_sae_training_killed_mid_rule_resumes_from_its_checkpoint_to_the_same_sae(smoke_run, tmp_path):
-    config = longer_config(tmp_path)
+    config = longer_config(tmp_path, more="steps")
     target = f"{SAE}/sae_weights.safetensors"
     reference, killed = reference_and_copy(smoke_run, tmp_path, target, config)
     checkpoint = killed / SAE / "checkpoint.pt"

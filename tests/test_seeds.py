@@ -137,10 +137,10 @@ def test_a_seeds_run_aggregates_every_seeds_verdicts(seeds_run):
     assert summary.startswith("# The replication over seeds")
     # each seed's own tables, byte for byte its run's, archived and linked from SEEDS.md
     for seed, results in ((0, clone / "results" / "smoke"), (1, seed_1 / "results")):
-        for table in seed_tables("replication"):
-            copy = clone / "results" / "seeds-smoke" / f"seed-{seed}" / table
-            assert copy.read_bytes() == (results / table).read_bytes(), table
-            assert f"](seed-{seed}/{table})" in summary
+        for archived in seed_tables("replication"):
+            copy = clone / "results" / "seeds-smoke" / f"seed-{seed}" / archived
+            assert copy.read_bytes() == (results / archived).read_bytes(), archived
+            assert f"](seed-{seed}/{archived})" in summary
     by_seed_table = pd.read_csv(clone / "results" / "seeds-smoke" / "verdicts.csv").set_index(["seed", "key"])
     assert by_seed_table.loc[(0, "pareto_gated"), "line"] == pytest.approx(GATED_MAX_L0_RATIO)
     assert by_seed_table.loc[(0, "pareto_gated"), "passes"] == "below"

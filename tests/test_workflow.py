@@ -194,6 +194,9 @@ def test_real_model_path_runs_the_same_workflow_on_a_model_folder(tiny_model_dir
                          "example": "Tiger Woods", "known_threshold": 0.0}
     config["activations"]["dataset"] = {"path": str(dataset), "train_split": "train[:80%]",
                                         "heldout_split": "train[80%:]"}
+    # the SAEs attribution needs, not the smoke sweep (the organism's runs cover the sweep)
+    config["sae"]["sites"][0]["sweep"] = {"standard": [0.1], "jumprelu": [0.01]}
+    config["sae"]["sites"][1]["sweep"] = {"jumprelu": [0.01]}
     path = tmp_path / "gpt2.yaml"
     path.write_text(yaml.safe_dump(config))
     result = snakemake(clone, config=path)
@@ -206,7 +209,7 @@ def test_real_model_path_runs_the_same_workflow_on_a_model_folder(tiny_model_dir
     scores = pd.read_csv(results / "prompts" / "scores.csv")
     assert set(scores["sport"]) == {"baseball", "basketball", "football"}
     sweep = pd.read_csv(results / "saes" / "sweep.csv")
-    assert len(sweep) == 8
+    assert len(sweep) == 3
     assert (results / "attribution" / "comparison.csv").exists()
     report = (results / "REPORT.md").read_text()
     assert str(tiny_model_dirs["gpt2"]) in report and "MODEL_CARD" not in report
