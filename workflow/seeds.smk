@@ -52,6 +52,7 @@ for seed, (workdir_, resultsdir_) in FOLDERS.items():
 # Each seed's own tables, copied beside the aggregate (factlens.seeds.seed_tables) and linked
 # from its summary; the archive holds them.
 SEED_TABLES = [f"seed-{seed}/{table}" for seed in SEEDS for table in seed_tables(SCOPE)]
+SEED_TABLE_ARGUMENT = " ".join(map(shlex.quote, SEED_TABLES))
 
 
 rule seed_table:
@@ -98,7 +99,7 @@ if SCOPE == "organism":
             runs=" ".join(f"{seed}={FOLDERS[seed][1]}={FOLDERS[seed][0]}/benchmarks/train_model.tsv"
                           for seed in SEEDS),
             base=config["base"],
-            seed_tables=" ".join(map(shlex.quote, SEED_TABLES)),
+            seed_tables=SEED_TABLE_ARGUMENT,
         conda:
             "../environment.yml"
         log:
@@ -116,6 +117,7 @@ if SCOPE == "organism":
             " --figure {output.figure:q} --seed-tables {params.seed_tables} 2> {log:q}"
 
     AGGREGATE_OUTPUTS = rules.aggregate_organism.output
+    AGGREGATE_BENCHMARK = rules.aggregate_organism.benchmark
 
 else:
 
@@ -135,7 +137,7 @@ else:
         params:
             verdicts=lambda w, input: " ".join(f"{seed}={path}" for seed, path in zip(SEEDS, input.verdicts)),
             base=config["base"],
-            seed_tables=" ".join(map(shlex.quote, SEED_TABLES)),
+            seed_tables=SEED_TABLE_ARGUMENT,
         conda:
             "../environment.yml"
         log:
@@ -152,6 +154,7 @@ else:
             " --figure {output.figure:q} --seed-tables {params.seed_tables} 2> {log:q}"
 
     AGGREGATE_OUTPUTS = rules.aggregate_seeds.output
+    AGGREGATE_BENCHMARK = rules.aggregate_seeds.benchmark
 
 
 rule archive_seeds:
@@ -169,7 +172,7 @@ rule archive_seeds:
         # aggregate's; not the other seeds target's, which shares the seeds' work folders
         benchmarks=" ".join(shlex.quote(path) for path in
                             [f"{FOLDERS[seed][0]}/benchmarks" for seed in SEEDS if not same_seeds(BASE, seed)]
-                            + [f"{config['workdir']}/benchmarks/aggregate_{'organism' if SCOPE == 'organism' else 'seeds'}.tsv"]),
+                            + [str(AGGREGATE_BENCHMARK)]),
         # lint: the repository itself, on purpose (git is asked for its commit)
         repository=str(Path(workflow.basedir).parent),
     conda:
