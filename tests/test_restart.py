@@ -17,8 +17,9 @@ from conftest import REPO
 from workflow_runs import SMOKE, digests, snakemake, start_snakemake
 
 STORE = "work/smoke/activations/train/blocks.1.hook_resid_post"
-SAE = "work/smoke/saes/blocks.1.hook_resid_post/gated/0.2"
-SAE_LOG = "work/smoke/logs/train_sae/blocks.1.hook_resid_post/gated/0.2.log"
+SWEEP = "work/smoke/saes/blocks.1.hook_resid_post/gated"  # one job trains the whole sweep
+SWEEP_CHECKPOINT = "work/smoke/checkpoints/saes/blocks.1.hook_resid_post/gated.pt"
+SWEEP_LOG = "work/smoke/logs/train_sae/blocks.1.hook_resid_post/gated.log"
 
 
 def longer_config(tmp_path: Path, more: str) -> str:
@@ -87,20 +88,21 @@ def test_caching_killed_mid_rule_resumes_to_the_same_store(smoke_run, tmp_path):
     assert "progress.json" not in digests(killed / STORE)  # resumed, then finished cleanly
 
 
-def test_sae_training_killed_mid_rule_resumes_from_its_checkpoint_to_the_same_sae(smoke_run, tmp_path):
+def test_sae_training_killed_mid_rule_resumes_from_its_checkpoint_to_the_same_saes(smoke_run, tmp_path):
     config = longer_config(tmp_path, more="steps")
-    target = f"{SAE}/sae_weights.safetensors"
+    target = SWEEP
     reference, killed = reference_and_copy(smoke_run, tmp_path, target, config)
-    checkpoint = killed / SAE / "checkpoint.pt"
+    checkpoint = killed / SWEEP_CHECKPOINT
 
-    old_weights = (killed / target).stat().st_mtime_ns
     kill_when(killed, target, config, checkpoint.exists)
-    # killed mid-rule: no half-trained SAE was written (Snakemake may have removed the old one)
-    assert not (killed / target).exists() or (killed / target).stat().st_mtime_ns == old_weights
+    # killed mid-rule: no half-trained SAE was written (Snakemake clears the sweep's folder
+    # before it runs the job; the checkpoint lives outside it)
+    assert not list((killed / SWEEP).glob("*/sae_weights.safetensors"))
     assert checkpoint.exists()
 
     restart(killed, target, config)
-    assert "resuming from the checkpoint at step" in (killed / SAE_LOG).read_text()
-    assert digests(killed / SAE) == digests(reference / SAE)  # bit for bit; checkpoint removed
-    training_log = "results/smoke/saes/blocks.1.hook_resid_post/gated/0.2/training_log.csv"
+    assert "resuming from the checkpoint at step" in (killed / SWEEP_LOG).read_text()
+    assert digests(killed / SWEEP) == digests(reference / SWEEP)  # every SAE of the sweep, bit for bit
+    assert not checkpoint.exists()
+    training_log = "results/smoke/saes/blocks.1.hook_resid_post/gated/training_log.csv"
     assert (killed / training_log).read_bytes() == (reference / training_log).read_bytes()

@@ -9,8 +9,8 @@ import torch
 from conftest import schema_defaults
 from factlens.sae import ARCHITECTURES, GatedSAE, JumpReLUSAE, ReLUSAE, TopKSAE
 from factlens.sae.saving import activation_metadata, load_sae, save_sae
-from factlens.sae.train import (SAETrainingSettings, input_scale, load_checkpoint, resample_dead_latents,
-                                train_sae)
+from factlens.sae.train import (SAETrainer, SAETrainingSettings, input_scale, load_checkpoint,
+                                resample_dead_latents, train_sae, train_saes)
 
 torch.manual_seed(0)
 X = torch.randn(64, 6)
@@ -28,9 +28,10 @@ def test_relu_loss_is_reconstruction_plus_l1():
     f = torch.relu((X - sae.b_dec) @ sae.W_enc + sae.b_enc)
     x_hat = f @ sae.W_dec + sae.b_dec
     expected = ((X - x_hat) ** 2).sum(-1).mean() + 0.3 * f.abs().sum(-1).mean()
-    loss, parts = sae.loss(X, 0.3)
+    loss, parts, latents = sae.loss(X, 0.3)
     assert torch.allclose(loss, expected)
     assert set(parts) == {"reconstruction", "sparsity"}
+    assert torch.allclose(latents, f)
 
 
 def test_gated_loss_and_frozen_decoder_in_auxiliary_term():
@@ -41,8 +42,9 @@ def test_gated_loss_and_frozen_decoder_in_auxiliary_term():
     f = (pi_gate > 0).float() * torch.relu(pi_mag)
     recon = ((X - (f @ sae.W_dec + sae.b_dec)) ** 2).sum(-1).mean()
     aux = ((X - (torch.relu(pi_gate) @ sae.W_dec + sae.b_dec)) ** 2).sum(-1).mean()
-    loss, parts = sae.loss(X, 0.5)
+    loss, parts, latents = sae.loss(X, 0.5)
     assert torch.allclose(loss, recon + 0.5 * torch.relu(pi_gate).sum(-1).mean() + aux)
+    assert torch.allclose(latents, f)
     # the auxiliary term alone sends no gradient to the decoder
     parts["auxiliary"].backward()
     assert sae.W_dec.grad is None or torch.count_nonzero(sae.W_dec.grad) == 0
@@ -123,6 +125,91 @@ def test_topk_keeps_exactly_k_latents():
     assert ((f > 0).sum(-1) <= 3).all() and ((f != 0).sum(-1) <= 3).all()
     with pytest.raises(ValueError, match="1 <= k <= d_sae"):
         TopKSAE(6, 4, k=5)
+
+
+def test_topk_auxiliary_loss_reconstructs_the_error_with_dead_latents_only():
+    sae = randomised(TopKSAE(6, 12, k=2, aux_k=3, dead_tokens=100))
+    x = X[:4]  # 4 tokens x 2 active: at least 4 of the 12 latents stay silent
+    loss, parts, latents = sae.loss(x, 0.0)  # 4 tokens: nothing is dead yet
+    assert parts["auxiliary"] == 0 and parts["dead_fraction"] == 0
+    silent = ~(latents > 0).any(0)
+    with torch.no_grad():
+        sae.tokens_since_fired.fill_(1000)  # every latent dead, until it fires on the batch
+    loss, parts, latents = sae.loss(x, 0.0)
+    dead = silent
+    assert dead.sum() >= 4 and torch.equal(sae.dead_latents(), dead)
+    assert torch.equal(sae.tokens_since_fired[~dead], torch.zeros(int((~dead).sum()), dtype=torch.long))
+    assert parts["dead_fraction"] == pytest.approx(dead.float().mean().item())
+    # by hand: the top-3 pre-activations among the dead latents reconstruct x - x_hat
+    pre = (x - sae.b_dec) @ sae.W_enc + sae.b_enc
+    masked = pre.masked_fill(~dead, float("-inf"))
+    values, indices = masked.topk(3, dim=-1)
+    code = torch.zeros_like(pre).scatter(-1, indices, torch.relu(values))
+    error = (x - (latents @ sae.W_dec + sae.b_dec)).detach()
+    expected = (error - code @ sae.W_dec).pow(2).sum(-1).mean() / error.pow(2).sum(-1).mean()
+    assert parts["auxiliary"].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert loss.item() == pytest.approx((parts["reconstruction"] + parts["auxiliary"] / 32).item(), rel=1e-5)
+    # its gradient reaches only the dead latents' encoder columns
+    sae.zero_grad()
+    parts["auxiliary"].backward()
+    assert sae.W_enc.grad[:, ~dead].abs().sum() == 0 and sae.W_enc.grad[:, dead].abs().sum() > 0
+
+
+def test_topk_auxiliary_loss_turns_a_dead_latent_towards_what_the_live_ones_miss():
+    """Latents 0 and 1 reconstruct e1 and e2; every input also holds 0.5 e3, which no live
+    latent reconstructs; latent 2 never wins the top-1 (its encoder reads 0.6 of e2). The
+    auxiliary loss alone turns its decoder row towards e3."""
+    sae = TopKSAE(4, 3, k=1, aux_k=1, dead_tokens=1)
+    rows = torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0.6, 0, 0.8]])
+    with torch.no_grad():
+        sae.W_dec.copy_(rows)
+        sae.W_enc.copy_(rows.T)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.zeros(256, 4)
+    which = torch.rand(256, generator=generator) < 0.5
+    x[which, 0], x[~which, 1] = 1.0, 1.0
+    x[:, 2] = 0.5
+    optimizer = torch.optim.Adam([sae.W_dec, sae.W_enc, sae.b_enc], lr=0.01)
+    for _ in range(100):
+        _, parts, latents = sae.loss(x, 0.0)
+        assert not (latents[:, 2] > 0).any() and sae.dead_latents().tolist() == [False, False, True]
+        optimizer.zero_grad()
+        parts["auxiliary"].backward()
+        sae.remove_parallel_decoder_gradient()
+        optimizer.step()
+        sae.normalise_decoder()
+    assert rows[2, 2] == 0 and sae.W_dec[2, 2] > 0.7  # the row now points mostly along e3
+    assert torch.equal(sae.W_dec[:2].detach(), rows[:2])  # the live latents' rows got no gradient
+
+
+def test_a_sweep_trained_in_one_pass_equals_each_sae_trained_alone():
+    """The one-pass trainer steps every SAE on the same batch: each SAE ends bit for bit
+    where it would have trained alone on the same batches."""
+    data = sparse_data()
+    config = settings(steps=60, warmup_steps=10, log_every=10, resample_every=25)
+    coefficients = (0.02, 0.05, 0.1)
+    trainers = [SAETrainer(ReLUSAE(16, 48, seed=1), c, 3e-3, config) for c in coefficients]
+    logs = train_saes(trainers, batches_of(data, 256), config, data[:1024])
+    for coefficient, trainer, log in zip(coefficients, trainers, logs):
+        alone = ReLUSAE(16, 48, seed=1)
+        alone_log = train_sae(alone, batches_of(data, 256), coefficient, 3e-3, config, data[:1024])
+        for name, value in alone.state_dict().items():
+            assert torch.equal(value, trainer.sae.state_dict()[name]), (coefficient, name)
+        assert log.equals(alone_log)
+    assert logs[0]["l0"].iloc[-1] > logs[2]["l0"].iloc[-1]  # a larger coefficient, a sparser code
+
+
+def test_the_sparsity_coefficient_warms_up_over_its_fraction_of_the_steps():
+    class Recording(ReLUSAE):
+        def loss(self, x, sparsity_coefficient):
+            seen.append(sparsity_coefficient)
+            return super().loss(x, sparsity_coefficient)
+
+    seen = []
+    data = sparse_data(n=512)
+    train_sae(Recording(16, 32), batches_of(data, 64), 0.4, 1e-3,
+              settings(steps=10, warmup_steps=1, sparsity_warmup_fraction=0.5), data)
+    assert seen == pytest.approx([0.08, 0.16, 0.24, 0.32, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4])
 
 
 def test_decoder_gradient_projection_and_renormalisation():

@@ -139,7 +139,9 @@ def test_manifest_matches_its_schema_and_every_archived_file(smoke_run):
     assert set(manifest["files"]) == archived
     assert manifest["config"]["resultsdir"] == "results/smoke"
     rules = manifest["rules"]
-    assert rules["train_sae"]["jobs"] == len(pd.read_csv(results / "saes" / "sweep.csv"))
+    # one training job per sweep (hook, architecture), each SAE in its own folder
+    sweep = pd.read_csv(results / "saes" / "sweep.csv")
+    assert rules["train_sae"]["jobs"] == len(sweep.drop_duplicates(["hook", "architecture"]))
     assert {"train_model", "prepare_prompts", "cache_activations", "build_report"} <= set(rules)
     assert manifest["code"]["src/factlens/report.py"]
 

@@ -92,16 +92,22 @@ def store(split, hook):
     return f"{WORK}/activations/{split}/{hook}"
 
 
-# SAE sweeps: one SAE per (hook, architecture, coefficient)
+# SAE sweeps: one SAE per (hook, architecture, coefficient), trained one sweep (hook,
+# architecture) at a time
 ARCHS = config["sae"]["architectures"]
 
 
+def sweep_dir(hook, arch):
+    """The folder of one sweep's SAEs (a rule's directory output)."""
+    return f"{WORK}/saes/{hook}/{arch}"
+
+
 def sae_dir(hook, arch, coefficient):
-    return f"{WORK}/saes/{hook}/{arch}/{coefficient}"
+    return f"{sweep_dir(hook, arch)}/{coefficient}"
 
 
-def sae_results(hook, arch, coefficient):
-    return f"{RESULTS}/saes/{hook}/{arch}/{coefficient}"
+def sweep_results(hook, arch):
+    return f"{RESULTS}/saes/{hook}/{arch}"
 
 
 def sweep_points():
@@ -117,13 +123,29 @@ def site_points(hook):
     return [point for point in sweep_points() if point[0] == hook]
 
 
+def sweeps():
+    """(hook, architecture) of every sweep, each trained in one job."""
+    return list(dict.fromkeys((hook, arch) for hook, arch, _ in sweep_points()))
+
+
+def coefficients(w):
+    """The sweep's coefficients as the config writes them (they name the SAE folders)."""
+    return " ".join(str(coefficient) for coefficient in SITES[w.hook]["sweep"][w.arch])
+
+
 def width(w):
     """Latents per input dimension; the baseline gets `width_ratio` more (paper: 1.5x)."""
     return SITES[w.hook]["width"] * ARCHS[w.arch].get("width_ratio", 1.0)
 
 
+def sweep_settings(w):
+    """sae.training with the site's overrides and the architecture's sparsity warm-up."""
+    warmup = {key: ARCHS[w.arch][key] for key in ("sparsity_warmup_fraction",) if key in ARCHS[w.arch]}
+    return as_json({**config["sae"]["training"], **SITES[w.hook].get("training", {}), **warmup})
+
+
 def options(w):
-    keys = ("bandwidth", "threshold_init")
+    keys = ("bandwidth", "threshold_init", "aux_k", "aux_coefficient", "dead_tokens")
     return json.dumps({k: v for k, v in ARCHS[w.arch].items() if k in keys}, sort_keys=True)
 
 
@@ -131,6 +153,12 @@ def site_sae(hook):
     """The first SAE of the sweep at `hook`, if the config trains one there."""
     points = site_points(hook)
     return sae_dir(*points[0]) if points else ""
+
+
+def site_sweep(hook):
+    """The sweep folder holding `site_sae(hook)` (the input that makes it), or none."""
+    points = site_points(hook)
+    return [sweep_dir(*points[0][:2])] if points else []
 
 
 def results_of(*outputs):
@@ -162,5 +190,5 @@ def analysis_results(wildcards=None):
         *(rules.archive_checkpoint.output if ORGANISM and not CHECKPOINT else []),
         *results_of(direction_checks()),
         *results_of(expand(rules.evaluate_saes.output, hook=SITES)),
-        *[f"{sae_results(*point)}/training_log.csv" for point in sweep_points()],
+        *[f"{sweep_results(*sweep)}/training_log.csv" for sweep in sweeps()],
     ]

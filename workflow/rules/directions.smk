@@ -35,7 +35,7 @@ rule check_directions:
              "sae/saving.py", "stages/check_directions.py"),
         prompts=PROMPTS,
         model=MODEL if ORGANISM else [],
-        sae=lambda w: [f"{site_sae(w.hook)}/sae_weights.safetensors"] if site_sae(w.hook) else [],
+        sae=lambda w: site_sweep(w.hook),
     output:
         table=f"{RESULTS}/directions/{{hook}}/{{position}}/illusion.csv",
         figure=report(f"{RESULTS}/directions/{{hook}}/{{position}}/illusion.png",

@@ -1,5 +1,6 @@
-# SAE sweeps: one job per (hook, architecture, sparsity coefficient or k), so changing
-# one coefficient retrains only that SAE; then evaluation and the sweep summary.
+# SAE sweeps: one job per (hook, architecture) trains all of that sweep's coefficients in
+# one pass over the same activation batches (each batch read once, no start-up per SAE);
+# each SAE still gets its own folder. Changing one coefficient retrains its sweep.
 
 wildcard_constraints:
     hook=r"[^/]+",
@@ -14,34 +15,37 @@ rule train_sae:
              "activations.py", "loading.py", "stages/train_sae.py"),
         store=f"{store('train', '{hook}')}/manifest.json",
     output:
-        weights=f"{sae_dir('{hook}', '{arch}', '{coefficient}')}/sae_weights.safetensors",
-        config=f"{sae_dir('{hook}', '{arch}', '{coefficient}')}/cfg.json",
-        log=f"{sae_results('{hook}', '{arch}', '{coefficient}')}/training_log.csv",
+        # one folder per coefficient inside (cfg.json, sae_weights.safetensors)
+        saes=directory(sweep_dir("{hook}", "{arch}")),
+        log=f"{sweep_results('{hook}', '{arch}')}/training_log.csv",
     params:
-        settings=lambda w: as_json({**config["sae"]["training"], **SITES[w.hook].get("training", {})}),
+        settings=sweep_settings,
+        coefficients=coefficients,
         learning_rate=lambda w: ARCHS[w.arch]["learning_rate"],
         width=width,
         options=options,
         buffer_shards=config["sae"]["buffer_shards"],
         device=config["model"]["device"],
+        # outside the output folder, which Snakemake clears before a rerun
+        checkpoint=f"{WORK}/checkpoints/saes/{{hook}}/{{arch}}.pt",
     conda:
         CONDA_ENV
     log:
-        f"{WORK}/logs/train_sae/{{hook}}/{{arch}}/{{coefficient}}.log",
+        f"{WORK}/logs/train_sae/{{hook}}/{{arch}}.log",
     benchmark:
-        f"{WORK}/benchmarks/train_sae/{{hook}}/{{arch}}/{{coefficient}}.tsv"
+        f"{WORK}/benchmarks/train_sae/{{hook}}/{{arch}}.tsv"
     threads: 1
     resources:
         mem_mb=3000,
-        runtime=60,
+        runtime=120,
     shell:
         "python -m factlens train-sae --settings {params.settings:q} --threads {threads}"
         " --device {params.device}"
         " --store $(dirname {input.store:q}) --architecture {wildcards.arch}"
-        " --coefficient {wildcards.coefficient} --width {params.width}"
+        " --coefficients {params.coefficients} --width {params.width}"
         " --learning-rate {params.learning_rate} --options {params.options:q}"
-        " --buffer-shards {params.buffer_shards}"
-        " --hook {wildcards.hook:q} --out $(dirname {output.weights:q})"
+        " --buffer-shards {params.buffer_shards} --checkpoint {params.checkpoint:q}"
+        " --hook {wildcards.hook:q} --out {output.saes:q}"
         " --log {output.log:q} 2> {log:q}"
 
 
@@ -53,7 +57,7 @@ rule evaluate_saes:
              "sae/jumprelu.py", "sae/topk.py", "sae/metrics.py", "sae/saving.py",
              "activations.py", "corpora.py", "splicing.py", "loading.py",
              "stages/evaluate_sae.py"),
-        weights=lambda w: [f"{sae_dir(*p)}/sae_weights.safetensors" for p in site_points(w.hook)],
+        sweeps=lambda w: [sweep_dir(hook, arch) for hook, arch in sweeps() if hook == w.hook],
         store=f"{store('heldout', '{hook}')}/manifest.json",
         corpus=corpus_input("heldout"),
         model=MODEL if ORGANISM else [],
@@ -65,7 +69,7 @@ rule evaluate_saes:
         model=model_argument,
         device=config["model"]["device"],
         dtype=config["model"]["dtype"],
-        saes=lambda w, input: " ".join(shlex.quote(folder(path)) for path in input.weights),
+        saes=lambda w: " ".join(shlex.quote(sae_dir(*point)) for point in site_points(w.hook)),
         store=lambda w, input: folder(input.store),
         corpus=corpus_flags("heldout"),
     conda:
@@ -94,6 +98,7 @@ rule summarise_saes:
         table=f"{RESULTS}/saes/sweep.csv",
         markdown=f"{RESULTS}/saes/sweep.md",
         comparison=f"{RESULTS}/saes/l0_at_equal_loss_recovered.csv",
+        equal_l0=f"{RESULTS}/saes/at_equal_l0.csv",
         pareto=report(f"{RESULTS}/saes/pareto.png", caption="../report/pareto.rst", category="SAEs"),
         pareto_pdf=f"{RESULTS}/saes/pareto.pdf",
         shrinkage=report(f"{RESULTS}/saes/shrinkage.png", caption="../report/shrinkage.rst",
@@ -111,5 +116,5 @@ rule summarise_saes:
         runtime=10,
     shell:
         "python -m factlens summarise-saes --metrics {input.metrics:q} --sequences {input.sequences:q}"
-        " --table {output.table:q} --comparison {output.comparison:q}"
+        " --table {output.table:q} --comparison {output.comparison:q} --equal-l0 {output.equal_l0:q}"
         " --pareto-figure {output.pareto:q} --shrinkage-figure {output.shrinkage:q} 2> {log:q}"

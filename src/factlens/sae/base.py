@@ -73,8 +73,9 @@ class SparseAutoencoder(nn.Module, abc.ABC):
         return self.encode(x * self.input_scale)
 
     @abc.abstractmethod
-    def loss(self, x: torch.Tensor, sparsity_coefficient: float) -> tuple[torch.Tensor, dict]:
-        """Training loss on scaled inputs, and its parts for logging."""
+    def loss(self, x: torch.Tensor, sparsity_coefficient: float) -> tuple[torch.Tensor, dict, torch.Tensor]:
+        """Training loss on scaled inputs, its parts for logging, and the latent
+        activations f of the batch (the trainer counts firing latents from them)."""
 
     @staticmethod
     def reconstruction_error(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:

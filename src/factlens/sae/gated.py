@@ -37,18 +37,18 @@ class GatedSAE(SparseAutoencoder):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         pi_gate, magnitude = self.gate_and_magnitude(x)
-        return (pi_gate > 0).to(x.dtype) * magnitude
+        return torch.where(pi_gate > 0, magnitude, 0.0)
 
-    def loss(self, x: torch.Tensor, sparsity_coefficient: float) -> tuple[torch.Tensor, dict]:
+    def loss(self, x: torch.Tensor, sparsity_coefficient: float) -> tuple[torch.Tensor, dict, torch.Tensor]:
         pi_gate, magnitude = self.gate_and_magnitude(x)
-        f = (pi_gate > 0).to(x.dtype) * magnitude
+        f = torch.where(pi_gate > 0, magnitude, 0.0)
         reconstruction = self.reconstruction_error(x, self.decode(f))
         gate_activity = torch.relu(pi_gate)
         sparsity = gate_activity.sum(-1).mean()
         frozen = gate_activity @ self.W_dec.detach() + self.b_dec.detach()
         auxiliary = self.reconstruction_error(x, frozen)
         return reconstruction + sparsity_coefficient * sparsity + auxiliary, {
-            "reconstruction": reconstruction, "sparsity": sparsity, "auxiliary": auxiliary}
+            "reconstruction": reconstruction, "sparsity": sparsity, "auxiliary": auxiliary}, f
 
     def jumprelu_threshold(self) -> torch.Tensor:
         """The equivalent JumpReLU threshold on the magnitude pre-activation."""

@@ -67,12 +67,12 @@ class JumpReLUSAE(SparseAutoencoder):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return jumprelu(self.pre_activations(x), self.threshold, self.bandwidth)
 
-    def loss(self, x: torch.Tensor, sparsity_coefficient: float) -> tuple[torch.Tensor, dict]:
+    def loss(self, x: torch.Tensor, sparsity_coefficient: float) -> tuple[torch.Tensor, dict, torch.Tensor]:
         f, active = jumprelu_and_step(self.pre_activations(x), self.threshold, self.bandwidth)
         reconstruction = self.reconstruction_error(x, self.decode(f))
         l0 = active.sum(-1).mean()
         return reconstruction + sparsity_coefficient * l0, {
-            "reconstruction": reconstruction, "sparsity": l0}
+            "reconstruction": reconstruction, "sparsity": l0}, f
 
     @torch.no_grad()
     def after_step(self) -> None:

@@ -52,10 +52,38 @@ def loss_recovered(ce_clean: float, ce_zero: float, ce_sae: float) -> dict:
             "delta_lm_loss": ce_sae - ce_clean}
 
 
-def active_per_token(sae, activations: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
-    """The number of active latents on each row of `activations` (its mean is L0)."""
-    return torch.cat([(sae.features(activations[start:start + batch_size].float()) > 0).sum(-1)
-                      for start in range(0, len(activations), batch_size)])
+@torch.no_grad()
+def per_token_statistics(sae, activations: torch.Tensor, batch_size: int = 4096) -> dict[str, torch.Tensor]:
+    """Per row of raw `activations`: the number of active latents (their mean is L0) and
+    the squared reconstruction error (summed and divided by the centred sum of squares,
+    it is the FVU)."""
+    active, error = [], []
+    for start in range(0, len(activations), batch_size):
+        x = activations[start:start + batch_size].float()
+        f = sae.features(x)
+        active.append((f > 0).sum(-1))
+        error.append((x - sae.decode(f) / sae.input_scale).pow(2).sum(-1))
+    return {"active": torch.cat(active), "squared_error": torch.cat(error)}
+
+
+def value_at_l0(l0, values, target: float) -> np.ndarray:
+    """`values` along a sweep at L0 = `target`, interpolated linearly in log L0 between the
+    neighbouring SAEs in L0 order; NaN outside the swept range. As in `log_l0_at`, axis 0
+    runs over the sweep's SAEs and further axes are evaluated independently."""
+    l0, values = np.asarray(l0, float), np.asarray(values, float)
+    order = np.argsort(l0, axis=0)
+    log_l0, values = np.log(np.take_along_axis(l0, order, 0)), np.take_along_axis(values, order, 0)
+    high = np.clip(np.argmax(log_l0 >= np.log(target), axis=0)[None], 1, len(l0) - 1)
+    low = high - 1
+
+    def at(array, index):
+        return np.take_along_axis(array, index, 0)[0]
+
+    gap = at(log_l0, high) - at(log_l0, low)
+    fraction = np.where(gap > 0, (np.log(target) - at(log_l0, low)) / np.where(gap > 0, gap, 1.0), 0.0)
+    value = at(values, low) + fraction * (at(values, high) - at(values, low))
+    inside = (np.log(target) >= log_l0[0]) & (np.log(target) <= log_l0[-1])
+    return np.where(inside, value, np.nan)
 
 
 def log_l0_at(l0, recovered, target: float) -> np.ndarray:

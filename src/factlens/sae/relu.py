@@ -17,9 +17,9 @@ class ReLUSAE(SparseAutoencoder):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.pre_activations(x))
 
-    def loss(self, x: torch.Tensor, sparsity_coefficient: float) -> tuple[torch.Tensor, dict]:
+    def loss(self, x: torch.Tensor, sparsity_coefficient: float) -> tuple[torch.Tensor, dict, torch.Tensor]:
         f = self.encode(x)
         reconstruction = self.reconstruction_error(x, self.decode(f))
         sparsity = f.abs().sum(-1).mean()
         return reconstruction + sparsity_coefficient * sparsity, {
-            "reconstruction": reconstruction, "sparsity": sparsity}
+            "reconstruction": reconstruction, "sparsity": sparsity}, f

@@ -41,6 +41,9 @@ class SAETrainingSettings:
     log_every: int
     autocast: str = "none"
     checkpoint_every: int = 0  # 0: never
+    # the sparsity coefficient rises linearly from 0 over this fraction of the steps (the
+    # JumpReLU paper's recipe, set per architecture; 0: the full coefficient from the start)
+    sparsity_warmup_fraction: float = 0.0
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -104,71 +107,114 @@ def resample_dead_latents(sae: SparseAutoencoder, optimizer: torch.optim.Optimiz
 
 
 def training_step(sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, x: torch.Tensor,
-                  sparsity_coefficient: float, autocast: str = "none") -> tuple[torch.Tensor, dict]:
-    """One optimiser step on scaled inputs `x`, with the decoder kept on the unit sphere.
+                  sparsity_coefficient: float, autocast: str = "none") -> tuple[torch.Tensor, dict, torch.Tensor]:
+    """One optimiser step on scaled inputs `x`, with the decoder kept on the unit sphere;
+    returns the loss, its parts and the batch's latent activations (before the step).
 
     With `autocast="bfloat16"` the forward pass runs under bf16 autocast (matmuls in bf16,
     parameters, gradients and Adam's state in fp32)."""
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=autocast == "bfloat16"):
-        loss, parts = sae.loss(x, sparsity_coefficient)
+        loss, parts, latents = sae.loss(x, sparsity_coefficient)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     sae.remove_parallel_decoder_gradient()
     optimizer.step()
     sae.after_step()
-    return loss, parts
+    return loss, parts, latents.detach()
+
+
+class SAETrainer:
+    """One SAE of a sweep: its optimiser, learning-rate schedule, dead-latent bookkeeping
+    and training log. `train_saes` steps every trainer of a sweep on the same batch."""
+
+    def __init__(self, sae: SparseAutoencoder, sparsity_coefficient: float, learning_rate: float,
+                 settings: SAETrainingSettings):
+        self.sae, self.settings = sae, settings
+        self.sparsity_coefficient, self.learning_rate = sparsity_coefficient, learning_rate
+        self.optimizer = torch.optim.Adam(sae.parameters(), lr=learning_rate,
+                                          betas=(settings.adam_beta1, settings.adam_beta2))
+        self.generator = torch.Generator().manual_seed(settings.seed)
+        self.fired = torch.zeros(sae.d_sae, dtype=torch.bool, device=sae.W_dec.device)
+        self.last_resample: int | None = None
+        self.log: list[dict] = []
+
+    def step(self, step: int, batch: torch.Tensor) -> None:
+        """One training step on a batch of raw activations."""
+        settings, sae = self.settings, self.sae
+        x = batch * sae.input_scale
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate * learning_rate_multiplier(step, settings, self.last_resample)
+        warmup_steps = settings.sparsity_warmup_fraction * settings.steps
+        coefficient = self.sparsity_coefficient * min(1.0, (step + 1) / max(1.0, warmup_steps))
+        loss, parts, latents = training_step(sae, self.optimizer, x, coefficient, settings.autocast)
+        active = latents > 0
+        self.fired |= active.any(0)
+        resampled = 0
+        if settings.resample_every and (step + 1) % settings.resample_every == 0 \
+                and step + 1 < int(0.8 * settings.steps):
+            resampled = resample_dead_latents(sae, self.optimizer, ~self.fired, x, self.generator)
+            self.fired.zero_()
+            if resampled:
+                self.last_resample = step + 1
+        if (step + 1) % settings.log_every == 0 or step + 1 == settings.steps or resampled:
+            self.log.append({"step": step + 1, "loss": loss.item(), "l0": active.sum(-1).float().mean().item(),
+                             "lr": group["lr"], "resampled": resampled,
+                             **{k: v.item() for k, v in parts.items()}})
+
+    def state(self) -> dict:
+        return {"sae": self.sae.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state(), "fired": self.fired.clone(),
+                "last_resample": self.last_resample, "log": list(self.log)}
+
+    def load_state(self, state: dict) -> None:
+        self.sae.load_state_dict(state["sae"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.fired.copy_(state["fired"])
+        self.last_resample, self.log = state["last_resample"], list(state["log"])
+
+
+def train_saes(trainers: list[SAETrainer], batches: Iterator[torch.Tensor], settings: SAETrainingSettings,
+               normalisation_sample: torch.Tensor, checkpoint: Path | None = None,
+               resume: dict | None = None, run_id: str = "") -> list[pd.DataFrame]:
+    """Train a sweep in one pass: every batch of raw activations is read once and each
+    trainer takes one step on it, so all SAEs see the same batches in the same order.
+    Returns each SAE's training log. With `checkpoint`, the state of the whole sweep
+    (every SAE's weights, Adam, RNG, dead-latent counts and log; the step; the global RNG)
+    is saved there every `settings.checkpoint_every` steps; `resume` is such a state:
+    training continues from its step, and `batches` must start at that step
+    (`ActivationStore.batches(skip=...)`); `run_id` is stored with it so that only the
+    same run resumes it."""
+    device = trainers[0].sae.W_dec.device
+    torch.manual_seed(settings.seed)
+    scale = input_scale(normalisation_sample.to(device))
+    for trainer in trainers:
+        trainer.sae.input_scale.fill_(scale)
+    start = 0
+    if resume is not None:
+        for trainer, state in zip(trainers, resume["saes"], strict=True):
+            trainer.load_state(state)
+        torch.set_rng_state(resume["torch_rng"])
+        start = resume["step"]
+    names = sorted({trainer.sae.architecture for trainer in trainers})
+    for step in tqdm(range(start, settings.steps), desc=f"train {len(trainers)} {'/'.join(names)} SAEs",
+                     initial=start, total=settings.steps, mininterval=5):
+        batch = next(batches).to(device)
+        for trainer in trainers:
+            trainer.step(step, batch)
+        if checkpoint is not None and settings.checkpoint_every \
+                and (step + 1) % settings.checkpoint_every == 0 and step + 1 < settings.steps:
+            save_checkpoint(checkpoint, {"run": run_id, "step": step + 1, "torch_rng": torch.get_rng_state(),
+                                         "saes": [trainer.state() for trainer in trainers]})
+    for trainer in trainers:
+        trainer.sae.eval()
+    return [pd.DataFrame(trainer.log) for trainer in trainers]
 
 
 def train_sae(sae: SparseAutoencoder, batches: Iterator[torch.Tensor], sparsity_coefficient: float,
               learning_rate: float, settings: SAETrainingSettings,
               normalisation_sample: torch.Tensor, checkpoint: Path | None = None,
               resume: dict | None = None, run_id: str = "") -> pd.DataFrame:
-    """Train `sae` in place on `batches` of raw activations, on the device `sae` lives on;
-    returns the training log. With `checkpoint`, the state (weights, Adam, step, RNGs,
-    dead-latent counts, log) is saved there every `settings.checkpoint_every` steps;
-    `resume` is such a state: training continues from its step, and `batches` must
-    start at that step (`ActivationStore.batches(skip=...)`); `run_id` is stored with it
-    so that only the same run resumes it."""
-    device = sae.W_dec.device
-    torch.manual_seed(settings.seed)
-    generator = torch.Generator().manual_seed(settings.seed)
-    sae.input_scale.fill_(input_scale(normalisation_sample.to(device)))
-    optimizer = torch.optim.Adam(sae.parameters(), lr=learning_rate,
-                                 betas=(settings.adam_beta1, settings.adam_beta2))
-    fired = torch.zeros(sae.d_sae, dtype=torch.bool, device=device)
-    start, last_resample, log = 0, None, []
-    if resume is not None:
-        sae.load_state_dict(resume["sae"])
-        optimizer.load_state_dict(resume["optimizer"])
-        generator.set_state(resume["generator"])
-        torch.set_rng_state(resume["torch_rng"])
-        fired.copy_(resume["fired"])
-        start, last_resample, log = resume["step"], resume["last_resample"], resume["log"]
-    for step in tqdm(range(start, settings.steps), desc=f"train {sae.architecture} SAE",
-                     initial=start, total=settings.steps, mininterval=5):
-        x = next(batches).to(device) * sae.input_scale
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate * learning_rate_multiplier(step, settings, last_resample)
-        loss, parts = training_step(sae, optimizer, x, sparsity_coefficient, settings.autocast)
-        with torch.no_grad():
-            active = sae.encode(x) > 0
-            fired |= active.any(0)
-        resampled = 0
-        if settings.resample_every and (step + 1) % settings.resample_every == 0 \
-                and step + 1 < int(0.8 * settings.steps):
-            resampled = resample_dead_latents(sae, optimizer, ~fired, x, generator)
-            fired.zero_()
-            if resampled:
-                last_resample = step + 1
-        if (step + 1) % settings.log_every == 0 or step + 1 == settings.steps or resampled:
-            log.append({"step": step + 1, "loss": loss.item(), "l0": active.sum(-1).float().mean().item(),
-                        "lr": group["lr"], "resampled": resampled,
-                        **{k: v.item() for k, v in parts.items()}})
-        if checkpoint is not None and settings.checkpoint_every \
-                and (step + 1) % settings.checkpoint_every == 0 and step + 1 < settings.steps:
-            save_checkpoint(checkpoint, {
-                "run": run_id, "step": step + 1, "sae": sae.state_dict(), "optimizer": optimizer.state_dict(),
-                "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
-                "fired": fired.clone(), "last_resample": last_resample, "log": list(log)})
-    sae.eval()
-    return pd.DataFrame(log)
+    """Train one SAE in place (`train_saes` with a sweep of one); returns its training log."""
+    trainer = SAETrainer(sae, sparsity_coefficient, learning_rate, settings)
+    return train_saes([trainer], batches, settings, normalisation_sample, checkpoint, resume, run_id)[0]
