@@ -13,7 +13,8 @@ import pytest
 from factlens.archive import build_manifest, compare, job_times, mark_up_to_date
 from factlens.attribution import compare_methods
 from factlens.blocks import residual_hooks
-from factlens.claims import attribution_claims, localisation_claims, sae_claims
+from factlens.claims import attribution_claims, localisation_claims
+from factlens.sae_claims import faithfulness_claims, sae_claims
 from factlens.illusion_claims import editing_claim, family_claim, illusion_claim
 from factlens.stages.verify import read_manifest
 
@@ -208,6 +209,39 @@ def test_sae_verdicts():
     assert "not settled" in sae_claims(*sweep_tables(10.0, interval=(0.4, 0.8)))[0].summary
     unsettled_no = sae_claims(*sweep_tables(16.0, interval=(0.7, 0.9)))[0]
     assert not unsettled_no.replicated and "not settled" in unsettled_no.summary
+
+
+def equal_l0_table(gated_ratios, topk_ratios, spread=0.05):
+    """JumpReLU's delta LM loss ratios to Gated's and TopK's at matched L0 levels."""
+    rows = []
+    for reference, ratios in (("gated", gated_ratios), ("topk", topk_ratios)):
+        for level, ratio in zip((4.0, 8.0), ratios):
+            rows.append({"hook_name": "h", "architecture": "jumprelu", "reference": reference, "l0": level,
+                         "delta_lm_loss": 0.1 * ratio, "delta_lm_loss_reference": 0.1,
+                         "delta_lm_loss_ratio": ratio, "delta_lm_loss_ratio_low": ratio - spread,
+                         "delta_lm_loss_ratio_high": ratio + spread, "fvu": 0.09, "fvu_reference": 0.1,
+                         "fvu_ratio": 0.9, "fvu_ratio_low": 0.85, "fvu_ratio_high": 0.95,
+                         "resamples_in_range": 1.0})
+    return pd.DataFrame(rows)
+
+
+def test_faithfulness_verdicts_at_equal_l0():
+    gated, topk = faithfulness_claims(equal_l0_table((0.8, 1.08), (0.9, 1.2)))
+    assert (gated.key, topk.key) == ("jumprelu_vs_gated", "jumprelu_vs_topk")
+    assert gated.replicated and gated.value == pytest.approx(1.08) and (gated.line, gated.passes) == (1.1, "below")
+    assert "0.8x-1.08x Gated's" in gated.summary and "not settled" in gated.summary  # 1.08 + 0.05 crosses 1.1
+    assert topk.replicated and topk.value == pytest.approx(1.2) and topk.line == 1.25
+    assert "not settled" not in topk.summary  # [0.85, 1.25] stays inside [0.8, 1.25]
+    assert gated.table["ratio"].tolist() == ["0.8", "1.08"] and gated.table["FVU ratio"].tolist() == ["0.9"] * 2
+    # JumpReLU worse than Gated by 30% at one level; TopK half as lossy (a factor 2 apart)
+    gated, topk = faithfulness_claims(equal_l0_table((0.9, 1.3), (2.0, 1.0), spread=0.01))
+    assert not gated.replicated and not topk.replicated and topk.value == pytest.approx(2.0)
+    assert "not settled" not in topk.summary
+    # a factor below 1 counts as much as above: 0.5 is as far from "about as faithful" as 2
+    assert faithfulness_claims(equal_l0_table((0.9, 0.9), (0.5, 1.0)))[1].value == pytest.approx(2.0)
+    # no common L0: not testable
+    empty = faithfulness_claims(equal_l0_table((0.9,), (1.0,)).iloc[0:0])
+    assert [claim.verdict for claim in empty] == ["not testable here"] * 2
     assert "not settled" not in sae_claims(*sweep_tables(19.0))[0].summary
 
 

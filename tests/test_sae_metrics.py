@@ -11,8 +11,8 @@ import torch
 from factlens.activations import token_stream
 from factlens.loading import load_model
 from factlens.sae.base import SparseAutoencoder
-from factlens.sae.metrics import (active_per_token, l0_at_loss_recovered, log_l0_at, loss_recovered,
-                                  reconstruction_metrics)
+from factlens.sae.metrics import (l0_at_loss_recovered, log_l0_at, loss_recovered, per_token_statistics,
+                                  reconstruction_metrics, value_at_l0)
 from factlens.splicing import next_token_loss, sequence_cross_entropy, spliced_cross_entropy, zero_ablation
 
 
@@ -130,9 +130,27 @@ def test_l0_interpolation_runs_over_a_batch_of_sweeps_as_over_each_alone():
     assert np.isfinite(batched).any()
 
 
-def test_active_latents_per_token_average_to_l0():
+def test_per_token_statistics_average_to_l0_and_sum_to_the_fvu():
     sae = LinearSAE(8)  # features = inputs: about half are positive
     x = torch.randn(300, 8)
-    active = active_per_token(sae, x, batch_size=64)
+    statistics = per_token_statistics(sae, x, batch_size=64)
+    active, error = statistics["active"], statistics["squared_error"]
     assert active.shape == (300,) and torch.equal(active, (sae.features(x) > 0).sum(-1))
-    assert active.double().mean().item() == pytest.approx(reconstruction_metrics(sae, x)["l0"])
+    metrics = reconstruction_metrics(sae, x)
+    assert active.double().mean().item() == pytest.approx(metrics["l0"])
+    centred = (x.double() - x.double().mean(0)).pow(2).sum()
+    assert (error.double().sum() / centred).item() == pytest.approx(metrics["fvu"], rel=1e-5)
+
+
+def test_a_metric_at_equal_l0_is_interpolated_in_log_l0():
+    l0 = np.array([16.0, 1.0, 4.0])  # unsorted on purpose
+    values = np.array([0.1, 0.9, 0.3])
+    # halfway between L0 4 and 16 in log space is L0 8: halfway between 0.3 and 0.1
+    assert value_at_l0(l0, values, 8.0) == pytest.approx(0.2)
+    assert value_at_l0(l0, values, 2.0) == pytest.approx(0.6)
+    assert value_at_l0(l0, values, 4.0) == pytest.approx(0.3)
+    assert value_at_l0(l0, values, 16.0) == pytest.approx(0.1)
+    assert np.isnan(value_at_l0(l0, values, 0.5)) and np.isnan(value_at_l0(l0, values, 20.0))
+    # further axes are independent sweeps (bootstrap resamples)
+    batched = value_at_l0(np.stack([l0, 2 * l0], 1), np.stack([values, values], 1), 8.0)
+    assert batched == pytest.approx([0.2, 0.3])

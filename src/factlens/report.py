@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from factlens.claims import Claim, attribution_claims, localisation_claims, percent, sae_claims
+from factlens.claims import Claim, attribution_claims, localisation_claims, percent
 from factlens.illusion_claims import editing_claim, family_claim, illusion_claim
 from factlens.io import read_json
+from factlens.sae_claims import faithfulness_claims, sae_claims
 from factlens.seeds import replicated_in
 
 VERDICT_WORDS = {"yes": "Replicated", "no": "Not replicated", "not testable here": "Not testable here"}
@@ -90,6 +91,7 @@ def collect_claims(results: Path, final_token: str) -> list[Claim]:
                              pd.read_csv(results / "localisation" / "probe_accuracy.csv"), final_token),
         *sae_claims(pd.read_csv(results / "saes" / "sweep.csv"),
                     pd.read_csv(results / "saes" / "l0_at_equal_loss_recovered.csv")),
+        *faithfulness_claims(pd.read_csv(results / "saes" / "at_equal_l0.csv")),
         illusion_claim(summary, sites),
         family_claim(pd.read_csv(directions / "families.csv")),
         editing_claim(summary),

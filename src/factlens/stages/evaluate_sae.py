@@ -16,7 +16,7 @@ import torch
 from factlens.activations import ActivationStore, token_stream
 from factlens.corpora import add_corpus_arguments, documents_from_arguments
 from factlens.io import write_table
-from factlens.sae.metrics import active_per_token, loss_recovered, reconstruction_metrics
+from factlens.sae.metrics import loss_recovered, per_token_statistics, reconstruction_metrics
 from factlens.sae.saving import load_sae
 from factlens.splicing import sequence_cross_entropy, zero_ablation
 from factlens.stages.common import model_arguments, open_model
@@ -46,13 +46,16 @@ def sequence_of_rows(keep: torch.Tensor, n_rows: int) -> torch.Tensor:
 
 
 def sequence_table(name: str, coefficient: float, ce_sums: torch.Tensor, targets: torch.Tensor,
-                   positions: torch.Tensor, active: torch.Tensor) -> pd.DataFrame:
-    """One run's per-sequence sums: CE over the predicted tokens, active latents over
-    the cached positions (zero for the runs without an SAE)."""
+                   positions: torch.Tensor, centred: torch.Tensor, active: torch.Tensor,
+                   squared_error: torch.Tensor) -> pd.DataFrame:
+    """One run's per-sequence sums: CE over the predicted tokens; over the cached
+    positions, the centred sum of squares of the activations (FVU's denominator), the
+    active latents and the squared reconstruction error (zero for the runs without an SAE)."""
     return pd.DataFrame({"architecture": name, "sparsity_coefficient": coefficient,
                          "sequence": range(len(ce_sums)), "targets": targets.numpy(),
                          "positions": positions.numpy(), "ce_sum": ce_sums.numpy(),
-                         "active": active.numpy()})
+                         "centred_sum_of_squares": centred.numpy(), "active": active.numpy(),
+                         "squared_error": squared_error.numpy()})
 
 
 def run(args) -> None:
@@ -82,9 +85,11 @@ def run(args) -> None:
     ce_sums, targets = sequence_cross_entropy(model, stream.input_ids, stream.keep, hook, {
         "clean": None, "zero": zero_ablation, **{folder: sae for folder, (sae, _) in saes.items()}})
     mean_ce = {name: float(sums.sum() / targets.sum()) for name, sums in ce_sums.items()}
-    no_latents = torch.zeros(n_sequences)
-    tables = [sequence_table("clean", float("nan"), ce_sums["clean"], targets, positions, no_latents),
-              sequence_table("zero_ablation", float("nan"), ce_sums["zero"], targets, positions, no_latents)]
+    no_sae = torch.zeros(n_sequences, dtype=torch.float64)
+    centred = per_sequence((activations.double() - activations.double().mean(0)).pow(2).sum(-1))
+    tables = [sequence_table("clean", float("nan"), ce_sums["clean"], targets, positions, centred, no_sae, no_sae),
+              sequence_table("zero_ablation", float("nan"), ce_sums["zero"], targets, positions, centred,
+                             no_sae, no_sae)]
     rows = []
     for folder, (sae, config) in saes.items():
         metrics = reconstruction_metrics(sae.cpu(), activations)
@@ -96,8 +101,9 @@ def run(args) -> None:
                  config["architecture"], hook, config["sparsity_coefficient"], metrics["l0"],
                  metrics["fvu"], metrics["loss_recovered"], metrics["shrinkage_gamma"])
         rows.append(metrics)
+        per_token = per_token_statistics(sae, activations)
         tables.append(sequence_table(config["architecture"], config["sparsity_coefficient"],
-                                     ce_sums[folder], targets, positions,
-                                     per_sequence(active_per_token(sae, activations))))
+                                     ce_sums[folder], targets, positions, centred,
+                                     per_sequence(per_token["active"]), per_sequence(per_token["squared_error"])))
     write_table(pd.DataFrame(rows), args.table)
     write_table(pd.concat(tables, ignore_index=True), args.sequences)

@@ -1,6 +1,7 @@
-"""Gather the SAE sweep: one table, the Pareto figures, and the L0 each architecture
-needs to reach the same loss recovered as the baseline (the Gated SAE paper's headline
-comparison, factlens.sae.pareto), with bootstrap intervals over held-out sequences."""
+"""Gather the SAE sweep: one table, the Pareto figures, the L0 each architecture needs to
+reach the same loss recovered as the baseline (the Gated SAE paper's headline comparison)
+and the delta LM loss and FVU of each pair of architectures at equal L0 (the JumpReLU
+paper's), with bootstrap intervals over held-out sequences (factlens.sae.pareto)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from factlens.io import save_figure, write_table, write_text  # noqa: E402
-from factlens.sae.pareto import equal_loss_comparison  # noqa: E402
+from factlens.sae.pareto import equal_l0_comparison, equal_loss_comparison  # noqa: E402
 
 log = logging.getLogger("factlens.sae_summary")
 
 LABELS = {"standard": "ReLU (baseline)", "gated": "Gated", "jumprelu": "JumpReLU", "topk": "TopK"}
 COLUMNS = ["hook_name", "architecture", "sparsity_coefficient", "d_sae", "l0", "fvu",
-           "loss_recovered", "delta_lm_loss", "shrinkage_gamma", "alive_fraction",
+           "loss_recovered", "delta_lm_loss", "shrinkage_gamma", "alive_fraction", "dead_fraction",
            "dense_latents", "ce_clean", "ce_zero_ablation", "ce_sae", "training_tokens"]
 
 
@@ -34,6 +35,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--table", required=True, help="The output CSV (a .md is written beside it).")
     parser.add_argument("--comparison", required=True,
                         help="The output CSV: L0 at matched loss recovered, with 95%% intervals.")
+    parser.add_argument("--equal-l0", required=True,
+                        help="The output CSV: delta LM loss and FVU of pairs of architectures at matched "
+                             "L0, with 95%% intervals.")
     parser.add_argument("--resamples", type=int, default=1000,
                         help="Bootstrap resamples of the held-out sequences.")
     parser.add_argument("--pareto-figure", required=True, help="The output PNG (a PDF is written beside it).")
@@ -42,7 +46,9 @@ def add_arguments(parser) -> None:
 
 
 def sweep_table(tables: list[pd.DataFrame]) -> pd.DataFrame:
-    frame = pd.concat(tables, ignore_index=True)[COLUMNS]
+    frame = pd.concat(tables, ignore_index=True)
+    frame["dead_fraction"] = 1 - frame["alive_fraction"]  # latents that never fire on held-out tokens
+    frame = frame[COLUMNS]
     return frame.sort_values(["hook_name", "architecture", "sparsity_coefficient"]).reset_index(drop=True)
 
 
@@ -96,10 +102,12 @@ def run(args) -> None:
     sequences = {hook_table["hook_name"].iloc[0]: pd.read_parquet(path)
                  for hook_table, path in zip(tables, args.sequences)}
     comparison = equal_loss_comparison(table, sequences, resamples=args.resamples)
+    equal_l0 = equal_l0_comparison(table, sequences, resamples=args.resamples)
     write_table(table, args.table)
     write_text(table.to_markdown(index=False, floatfmt=".4g") + "\n",
                args.table.rsplit(".", 1)[0] + ".md")
     write_table(comparison, args.comparison)
+    write_table(equal_l0, args.equal_l0)
     save_figure(pareto_figure(table), args.pareto_figure)
     save_figure(shrinkage_figure(table), args.shrinkage_figure)
     log.info("%d SAEs summarised\n%s", len(table), comparison.to_string(index=False))
