@@ -12,7 +12,7 @@ CORES ?= all
 CONFIG ?= config/config.yaml
 BIN := $(VENV)/bin
 
-.PHONY: setup replicate analyse-archived compare sweep robustness organism-seeds report verify test test-fast interop interop-check bench bench-peers clean-work
+.PHONY: setup replicate analyse-archived compare sweep robustness organism-seeds sae-convergence report verify test test-fast interop interop-check bench bench-peers clean-work
 
 setup: $(VENV)/.installed
 
@@ -53,6 +53,13 @@ robustness: setup
 # default report reads its per-claim counts (report.seeds).
 organism-seeds: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s workflow/seeds.smk --cores $(CORES) --configfile config/organism-seeds.yaml --workflow-profile profiles/default $(QUIET)
+
+# The SAE convergence study (config/sae-convergence.yaml): the default's sweeps at the
+# residual site retrained for 1x, 2x, 4x and 8x the default's tokens with the archived
+# organism, aggregated in results/sae-convergence/ (CONVERGENCE.md, tables, figure); the
+# default report reads its headlines (report.convergence). About 40 minutes on 2 cores.
+sae-convergence: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s workflow/convergence.smk --cores $(CORES) --configfile config/sae-convergence.yaml --workflow-profile profiles/default $(QUIET)
 
 # The HTML report of the last run (figures with captions, claim tables); open it in a browser.
 report: setup

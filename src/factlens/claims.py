@@ -64,6 +64,9 @@ class Claim:
     testable: bool = True  # False: this run has no site where the rule's test can be made
     metric: str = ""  # the claim's headline number, compared across seeds
     value: float = np.nan
+    # the headline's bootstrap 95% interval, where the claim's table has one
+    value_low: float = np.nan
+    value_high: float = np.nan
     # the rule's line on the headline number and the side of it a replication lies on
     # ('above': value >= line, 'below': value <= line; NaN/'' when no fixed line decides)
     line: float = np.nan

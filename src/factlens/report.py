@@ -100,11 +100,27 @@ def collect_claims(results: Path, final_token: str) -> list[Claim]:
     ]
 
 
+def convergence_lines(headlines: pd.DataFrame, link: str, default_tokens: float) -> list[str]:
+    """The SAE claims' headlines at every training length of the convergence study."""
+    wide = headlines.assign(cell=[f"{v:.3g}" + ("" if pd.isna(lo) else f" [{lo:.3g}, {hi:.3g}]") + f" ({d})"
+                                  for v, lo, hi, d in zip(headlines["value"], headlines["low"],
+                                                          headlines["high"], headlines["verdict"])])
+    table = wide.pivot(index="key", columns="multiplier", values="cell").reindex(headlines["key"].unique())
+    table.columns = [f"{m}x" for m in table.columns]
+    return ["", "## How far the SAEs are from convergence", "",
+            f"This run's SAEs train on {default_tokens / 1e6:.2g}M tokens each. The convergence study "
+            f"([CONVERGENCE.md]({link})) retrained its sweeps for multiples of that; each SAE claim's "
+            "headline number (95% interval, verdict) at each length:", "",
+            table.reset_index().to_markdown(index=False)]
+
+
 def render_report(claims: list[Claim], setup: pd.DataFrame, model_name: str, organism: bool,
-                  seeds: list[tuple[pd.DataFrame, str]] = ()) -> str:
+                  seeds: list[tuple[pd.DataFrame, str]] = (),
+                  convergence: tuple[pd.DataFrame, str, float] | None = None) -> str:
     """REPORT.md: a summary table of verdicts, then one section per claim. `seeds`: runs
     over seeds, each (its seeds.csv, the link to its SEEDS.md); a claim's count over seeds
-    comes from the first of them that checks it."""
+    comes from the first of them that checks it. `convergence`: the convergence study's
+    headlines, the link to its CONVERGENCE.md and this run's SAE training tokens."""
     over_seeds = {}
     for table, link in seeds:
         for _, row in table.iterrows():
@@ -127,6 +143,8 @@ def render_report(claims: list[Claim], setup: pd.DataFrame, model_name: str, org
         if seeds:
             row += f" {replicated_in(over_seeds[c.key][0]) if c.key in over_seeds else '-'} |"
         lines.append(row)
+    if convergence is not None:
+        lines += convergence_lines(*convergence)
     lines += ["", "## Set-up: the model and the prompts", "", setup.to_markdown(index=False)]
     if organism:
         lines += ["", "![training](model/training.png)"]

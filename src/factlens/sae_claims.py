@@ -53,6 +53,8 @@ def sae_claims(sweep: pd.DataFrame, equal_loss: pd.DataFrame) -> list[Claim]:
             testable=len(ratios) > 0,
             metric="largest L0 ratio to the baseline at equal loss recovered",
             value=float(values.max()) if len(ratios) else np.nan,
+            value_low=float(ratios.loc[values.idxmax(), "ratio_low"]) if len(ratios) else np.nan,
+            value_high=float(ratios.loc[values.idxmax(), "ratio_high"]) if len(ratios) else np.nan,
             line=GATED_MAX_L0_RATIO, passes="below",
             summary=(f"At {len(ratios)} matched loss-recovered levels, {label} needs "
                      + (f"{number(values.min(), 2)}x-{number(values.max(), 2)}x the baseline's L0 ({by_site})"
@@ -131,16 +133,23 @@ def faithfulness_claims(equal_l0: pd.DataFrame) -> list[Claim]:
         pairs = equal_l0[(equal_l0["architecture"] == "jumprelu") & (equal_l0["reference"] == reference)]
         pairs = pairs.dropna(subset=["delta_lm_loss_ratio"])
         ratios = pairs["delta_lm_loss_ratio"].to_numpy()
+        lows, highs = pairs["delta_lm_loss_ratio_low"].to_numpy(), pairs["delta_lm_loss_ratio_high"].to_numpy()
+        value, low, high = np.nan, np.nan, np.nan
         if reference == "gated":
-            value, line = (float(ratios.max()) if len(ratios) else np.nan), AS_FAITHFUL_TOLERANCE
+            line = AS_FAITHFUL_TOLERANCE
             metric = "largest delta LM loss ratio JumpReLU / Gated at equal L0"
-            lows, highs = pairs["delta_lm_loss_ratio_low"], pairs["delta_lm_loss_ratio_high"]
+            if len(ratios):
+                worst = int(np.argmax(ratios))
+                value, low, high = ratios[worst], lows[worst], highs[worst]
             settled = bool((highs <= line).all()) if value <= line else bool((lows > line).any())
         else:
-            value = float(np.exp(np.abs(np.log(ratios)).max())) if len(ratios) else np.nan
             line = ABOUT_AS_FAITHFUL_FACTOR
             metric = "largest factor between JumpReLU's and TopK's delta LM loss at equal L0"
-            lows, highs = pairs["delta_lm_loss_ratio_low"], pairs["delta_lm_loss_ratio_high"]
+            if len(ratios):
+                worst = int(np.argmax(np.abs(np.log(ratios))))
+                # the factor is the ratio or its inverse, whichever is >= 1 (and its interval with it)
+                value, low, high = ((ratios[worst], lows[worst], highs[worst]) if ratios[worst] >= 1
+                                    else (1 / ratios[worst], 1 / highs[worst], 1 / lows[worst]))
             inside = (lows >= 1 / line) & (highs <= line)
             settled = bool(inside.all()) if value <= line else bool(((highs < 1 / line) | (lows > line)).any())
         ok = len(pairs) > 0 and value <= line
@@ -155,7 +164,8 @@ def faithfulness_claims(equal_l0: pd.DataFrame) -> list[Claim]:
             table=faithfulness_table(pairs) if len(pairs) else pd.DataFrame(),
             replicated=ok,
             testable=len(pairs) > 0,
-            metric=metric, value=value, line=line, passes="below",
+            metric=metric, value=float(value), value_low=float(low), value_high=float(high),
+            line=line, passes="below",
             summary=((f"At {len(pairs)} matched L0 levels JumpReLU's delta LM loss is "
                       f"{number(ratios.min())}x-{number(ratios.max())}x {LABELS[reference]}'s ({by_site}; "
                       f"FVU {number(fvu.min())}x-{number(fvu.max())}x)"

@@ -57,6 +57,7 @@ def seeded_config(base: dict, seed: int, workdir: str, resultsdir: str) -> dict:
             site["training"]["seed"] = seed
     config.update(workdir=workdir, resultsdir=resultsdir)
     _set(config, "report.seeds", None)  # a seed's own report does not read the aggregate
+    _set(config, "report.convergence", None)  # nor the base run's convergence study
     return config
 
 

@@ -4,10 +4,13 @@
 # they have been archived: REPORT.md then says for every claim in how many seeds it replicated.
 SEEDS_SUMMARY = [path for path in seeds_summaries(config["report"]["seeds"]) if os.path.exists(path)]
 
+# The SAE convergence study (report.convergence: make sae-convergence), read if archived.
+CONVERGENCE = [path for path in [config["report"].get("convergence")] if path and os.path.exists(path)]
+
 CLAIMS = list(CLAIM_KEYS)
 
 
-REPORT_CODE = ("report.py", "claims.py", "illusion_claims.py", "illusion.py", "sites.py", "patching.py",
+REPORT_CODE = ("report.py", "claims.py", "sae_claims.py", "illusion_claims.py", "illusion.py", "sites.py", "patching.py",
                "editing.py", "intervention.py", "subspace.py", "statistics.py", "seeds.py")
 
 
@@ -39,6 +42,7 @@ rule build_report:
         code(*REPORT_CODE, "stages/build_report.py"),
         results=analysis_results,
         seeds=SEEDS_SUMMARY,
+        convergence=CONVERGENCE,
     output:
         report=f"{RESULTS}/REPORT.md",
         tables=[report(f"{RESULTS}/report/{claim}.csv", caption="../report/claims.rst",
@@ -54,6 +58,10 @@ rule build_report:
             "--seeds " + " ".join(map(shlex.quote, SEEDS_SUMMARY)) + " --seeds-links "
             + " ".join(shlex.quote(os.path.relpath(path.replace("seeds.csv", "SEEDS.md"), RESULTS))
                        for path in SEEDS_SUMMARY)) if SEEDS_SUMMARY else "",
+        convergence=lambda w, input: (
+            f"--convergence {shlex.quote(input.convergence[0])} --convergence-link "
+            + shlex.quote(os.path.relpath(input.convergence[0].replace("headlines.csv", "CONVERGENCE.md"), RESULTS))
+        ) if input.convergence else "",
     conda:
         CONDA_ENV
     log:
@@ -67,4 +75,4 @@ rule build_report:
     shell:
         "python -m factlens build-report --results {params.results:q} --model-name {params.model_name:q}"
         " {params.organism} {params.model_card} --report {output.report:q}"
-        " --tables {output.tables:q} {params.seeds} 2> {log:q}"
+        " --tables {output.tables:q} {params.seeds} {params.convergence} 2> {log:q}"

@@ -29,6 +29,11 @@ def add_arguments(parser) -> None:
                              "replicate it; the first that checks a claim gives its count.")
     parser.add_argument("--seeds-links", nargs="*", default=[],
                         help="Each run's SEEDS.md relative to the report, in the order of --seeds.")
+    parser.add_argument("--convergence", default=None,
+                        help="The SAE convergence study's headlines.csv, to say how far this run's SAEs "
+                             "are from convergence.")
+    parser.add_argument("--convergence-link", default=None,
+                        help="Its CONVERGENCE.md relative to the report.")
 
 
 def run(args) -> None:
@@ -47,8 +52,13 @@ def run(args) -> None:
         raise ValueError(f"--seeds-links must name one SEEDS.md per --seeds table: {args.seeds}, "
                          f"got {args.seeds_links}")
     seeds = [(pd.read_csv(path), link) for path, link in zip(args.seeds, args.seeds_links)]
+    convergence = None
+    if args.convergence:
+        tokens = float(pd.read_csv(results / "saes" / "sweep.csv")["training_tokens"].max())
+        convergence = (pd.read_csv(args.convergence), args.convergence_link, tokens)
     write_text(render_report(claims, read_setup(results), args.model_name,
-                             organism=args.organism is not None, seeds=seeds), args.report)
+                             organism=args.organism is not None, seeds=seeds, convergence=convergence),
+               args.report)
     if args.model_card:
         if args.organism is None:
             raise ValueError("--model-card needs --organism settings")

@@ -1,0 +1,83 @@
+"""How far the default's SAEs are from convergence (issue 21): the same sweeps trained for
+1x, 2x, 4x and 8x the default's tokens, each run's SAE verdict headlines with their
+bootstrap intervals, and where doubling the training stops moving them.
+
+A study run is the default config with the archived organism (no retraining), only the
+studied sites, and every SAE training length multiplied; each run writes the usual SAE
+tables (sweep, L0 at equal loss recovered, metrics at equal L0)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from factlens.sae_claims import faithfulness_claims, sae_claims
+
+# the claims whose headline is an SAE verdict's number (factlens.sae_claims)
+HEADLINE_KEYS = ("pareto_gated", "pareto_jumprelu", "shrinkage", "jumprelu_vs_gated", "jumprelu_vs_topk")
+SWEEP_COLUMNS = ["hook_name", "architecture", "sparsity_coefficient", "l0", "fvu", "loss_recovered",
+                 "delta_lm_loss", "dead_fraction", "training_tokens"]
+
+
+def study_config(base: dict, multiplier: int, hooks: list[str], checkpoint: str,
+                 workdir: str, resultsdir: str) -> dict:
+    """The base config for one training length: SAE steps (the site overrides too)
+    multiplied, only the sites of `hooks` (and those the attribution config names, which
+    the workflow requires), the organism from `checkpoint`, own folders, no reading of
+    runs over seeds."""
+    config = copy.deepcopy(base)
+    training = config["sae"].setdefault("training", {})
+    training["steps"] = training.get("steps", 300) * multiplier
+    attribution = config.get("attribution", {})
+    required = {attribution.get("upstream", {}).get("hook"), attribution.get("downstream", {}).get("hook")}
+    sites = [site for site in config["sae"]["sites"] if site["hook"] in {*hooks, *required}]
+    missing = sorted(set(hooks) - {site["hook"] for site in sites})
+    if missing:
+        raise ValueError(f"sites: the base config sweeps no SAEs at {', '.join(missing)}")
+    for site in sites:
+        if "steps" in site.get("training", {}):
+            site["training"]["steps"] *= multiplier
+    config["sae"]["sites"] = sites
+    config.setdefault("model", {})["checkpoint"] = checkpoint
+    config.setdefault("report", {}).update(seeds=[], convergence=None)
+    config.update(workdir=workdir, resultsdir=resultsdir)
+    return config
+
+
+def run_headlines(saes: Path) -> pd.DataFrame:
+    """Each SAE claim's headline number and its interval, from one run's SAE tables."""
+    claims = [*sae_claims(pd.read_csv(saes / "sweep.csv"), pd.read_csv(saes / "l0_at_equal_loss_recovered.csv")),
+              *faithfulness_claims(pd.read_csv(saes / "at_equal_l0.csv"))]
+    return pd.DataFrame([{"key": claim.key, "metric": claim.metric, "verdict": claim.verdict,
+                          "value": claim.value, "low": claim.value_low, "high": claim.value_high,
+                          "line": claim.line} for claim in claims if claim.key in HEADLINE_KEYS])
+
+
+def doubling_shifts(headlines: pd.DataFrame) -> pd.DataFrame:
+    """For each claim and each doubling of the training (m -> 2m): how far the headline
+    moved and the width of its 95% interval at 2m; `settled` when it moved less than that
+    width (NaN where the headline has no interval)."""
+    rows = []
+    for key, runs in headlines.groupby("key", sort=False):
+        runs = runs.set_index("multiplier").sort_index()
+        for short, long in zip(runs.index[:-1], runs.index[1:]):
+            if long != 2 * short:
+                continue
+            shift = abs(runs.at[long, "value"] - runs.at[short, "value"])
+            width = runs.at[long, "high"] - runs.at[long, "low"]
+            rows.append({"key": key, "from": short, "to": long, "shift": shift, "interval_width": width,
+                         "settled": bool(shift < width) if np.isfinite(width) else np.nan})
+    return pd.DataFrame(rows, columns=["key", "from", "to", "shift", "interval_width", "settled"])
+
+
+def converged_multiplier(shifts: pd.DataFrame) -> int | None:
+    """The shortest length m from which doubling moved every headline with an interval by
+    less than that interval, at every doubling measured from m on; None if none did."""
+    judged = shifts.dropna(subset=["settled"])
+    for start in sorted(judged["from"].unique()):
+        if judged.loc[judged["from"] >= start, "settled"].all():
+            return int(start)
+    return None

@@ -1,0 +1,106 @@
+"""Aggregate the SAE convergence study (make sae-convergence): every SAE's metrics against
+its training tokens, each SAE verdict's headline per training length with its interval,
+how far each doubling moved it, and the length from which it stopped moving
+(factlens.sae.convergence)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import matplotlib
+import pandas as pd
+import seaborn as sns
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from factlens.io import save_figure, write_table, write_text  # noqa: E402
+from factlens.sae.convergence import (SWEEP_COLUMNS, converged_multiplier, doubling_shifts,  # noqa: E402
+                                      run_headlines)
+
+log = logging.getLogger("factlens.convergence")
+LABELS = {"standard": "ReLU (baseline)", "gated": "Gated", "jumprelu": "JumpReLU", "topk": "TopK"}
+METRICS = (("fvu", "FVU"), ("l0", "L0"), ("loss_recovered", "loss recovered"), ("dead_fraction", "dead latents"))
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--runs", nargs="+", required=True,
+                        help="Each training length as MULTIPLIER=FOLDER (the run's results/saes).")
+    parser.add_argument("--hooks", nargs="+", required=True, help="The studied sites.")
+    parser.add_argument("--sweep", required=True, help="The output CSV: every SAE of every run.")
+    parser.add_argument("--headlines", required=True, help="The output CSV: each claim's headline per run.")
+    parser.add_argument("--shifts", required=True, help="The output CSV: each doubling's shift per claim.")
+    parser.add_argument("--markdown", required=True, help="The output summary (CONVERGENCE.md).")
+    parser.add_argument("--figure", required=True, help="The output PNG (a PDF is written beside it).")
+
+
+def convergence_figure(sweep: pd.DataFrame):
+    """Each metric against training tokens: one panel per (site, metric) and architecture,
+    one line per coefficient."""
+    sns.set_theme(style="whitegrid", context="paper")
+    hooks = sorted(sweep["hook_name"].unique())
+    archs = [arch for arch in LABELS if arch in set(sweep["architecture"])]
+    figure, axes = plt.subplots(len(hooks) * len(METRICS), len(archs), squeeze=False,
+                                figsize=(3.0 * len(archs), 2.2 * len(hooks) * len(METRICS)))
+    for h, hook in enumerate(hooks):
+        for m, (metric, label) in enumerate(METRICS):
+            for a, arch in enumerate(archs):
+                axis = axes[h * len(METRICS) + m, a]
+                part = sweep[(sweep["hook_name"] == hook) & (sweep["architecture"] == arch)]
+                sns.lineplot(data=part, x="training_tokens", y=metric, hue="sparsity_coefficient",
+                             marker="o", palette="viridis", ax=axis, legend=m == 0)
+                axis.set(xscale="log", xlabel="training tokens", ylabel=label,
+                         title=f"{LABELS[arch]}, {hook}" if m == 0 else "")
+                if metric == "l0":
+                    axis.set_yscale("log")
+    figure.tight_layout()
+    return figure
+
+
+def summary(headlines: pd.DataFrame, shifts: pd.DataFrame, converged: int | None, hooks: list[str],
+            tokens: dict[int, int]) -> str:
+    wide = headlines.pivot(index="key", columns="multiplier", values="value").reindex(headlines["key"].unique())
+    cells = headlines.assign(cell=[f"{v:.3g}" + ("" if pd.isna(lo) else f" [{lo:.3g}, {hi:.3g}]")
+                                   for v, lo, hi in zip(headlines["value"], headlines["low"], headlines["high"])])
+    table = cells.pivot(index="key", columns="multiplier", values="cell").reindex(wide.index)
+    table.columns = [f"{m}x ({tokens[m] / 1e6:.2g}M tokens)" for m in table.columns]
+    verdicts = headlines.pivot(index="key", columns="multiplier", values="verdict").reindex(wide.index)
+    verdicts.columns = [f"{m}x" for m in verdicts.columns]
+    lines = ["# SAE training length: how far from convergence", "",
+             f"The default's SAE sweeps at {', '.join(hooks)} retrained for "
+             f"{', '.join(f'{m}x' for m in sorted(tokens))} the default's training tokens, with the archived "
+             "organism; everything else as in the default (`make sae-convergence`, "
+             "factlens.sae.convergence). Figure: `convergence.png` (FVU, L0, loss recovered and dead latents "
+             "against training tokens, one line per coefficient).", "",
+             "## Each SAE verdict's headline number (95% bootstrap interval)", "",
+             table.reset_index().to_markdown(index=False), "",
+             "## Verdicts", "", verdicts.reset_index().to_markdown(index=False), "",
+             "## Does doubling the training still move the headline?", "",
+             "`settled`: the headline moved by less than the width of its 95% interval at the longer "
+             "length (blank: the headline has no interval).", "",
+             shifts.to_markdown(index=False, floatfmt=".3g"), "",
+             ("**Converged length:** from " + f"{converged}x" + " the default's tokens on, no doubling measured "
+              "here moves any headline by more than its interval." if converged is not None else
+              f"**Not converged within {max(tokens)}x:** at least one headline still moves by more than its "
+              "interval when the training doubles from the longest lengths measured here.")]
+    return "\n".join(lines) + "\n"
+
+
+def run(args) -> None:
+    runs = {int(m): Path(folder) for m, folder in (item.split("=", 1) for item in args.runs)}
+    sweeps, headlines = [], []
+    for multiplier, folder in sorted(runs.items()):
+        sweep = pd.read_csv(folder / "sweep.csv")
+        sweeps.append(sweep[sweep["hook_name"].isin(args.hooks)][SWEEP_COLUMNS].assign(multiplier=multiplier))
+        headlines.append(run_headlines(folder).assign(multiplier=multiplier))
+    sweep, headlines = pd.concat(sweeps, ignore_index=True), pd.concat(headlines, ignore_index=True)
+    shifts = doubling_shifts(headlines)
+    converged = converged_multiplier(shifts)
+    tokens = sweep.groupby("multiplier")["training_tokens"].max().to_dict()
+    write_table(sweep, args.sweep)
+    write_table(headlines, args.headlines)
+    write_table(shifts, args.shifts)
+    write_text(summary(headlines, shifts, converged, args.hooks, tokens), args.markdown)
+    save_figure(convergence_figure(sweep), args.figure)
+    log.info("converged from %s", f"{converged}x" if converged else "no length measured")

@@ -1,0 +1,56 @@
+"""The SAE convergence study: each training length's config, and how the doubling rule
+reads the headlines (moved less than the interval: settled)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO
+from factlens.sae.convergence import converged_multiplier, doubling_shifts, study_config
+
+BASE = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def test_a_study_config_multiplies_every_sae_length_and_keeps_the_studied_sites():
+    config = study_config(BASE, 4, ["blocks.1.hook_resid_post"], "results/default/model/checkpoint",
+                          "work/c/x4", "work/c/x4/results")
+    assert config["sae"]["training"]["steps"] == 4 * BASE["sae"]["training"]["steps"]
+    hooks = [site["hook"] for site in config["sae"]["sites"]]
+    # the studied site, and the attribution's upstream site the workflow requires; not MLP0's output
+    assert hooks == ["blocks.1.hook_resid_post", "blocks.0.mlp.hook_post"]
+    assert config["sae"]["sites"][1]["training"]["steps"] == 4 * BASE["sae"]["sites"][2]["training"]["steps"]
+    assert config["model"]["checkpoint"] == "results/default/model/checkpoint"
+    assert (config["workdir"], config["resultsdir"]) == ("work/c/x4", "work/c/x4/results")
+    assert config["report"]["seeds"] == [] and config["report"]["convergence"] is None
+    assert BASE["sae"]["training"]["steps"] == 300  # the base is left alone
+    with pytest.raises(ValueError, match="sweeps no SAEs at blocks.3.hook_resid_post"):
+        study_config(BASE, 2, ["blocks.3.hook_resid_post"], "c", "w", "r")
+
+
+def headlines(values: dict[str, list[float]], width: float = 0.1) -> pd.DataFrame:
+    return pd.DataFrame([{"key": key, "multiplier": 2 ** i, "value": v,
+                          "low": v - width / 2 if width else np.nan, "high": v + width / 2 if width else np.nan}
+                         for key, series in values.items() for i, v in enumerate(series)])
+
+
+def test_doubling_settles_once_every_headline_moves_less_than_its_interval():
+    table = headlines({"pareto_gated": [0.40, 0.50, 0.55, 0.57], "jumprelu_vs_gated": [1.3, 1.1, 1.04, 1.0]},
+                      width=0.08)
+    shifts = doubling_shifts(table)
+    assert list(zip(shifts["key"], shifts["from"], shifts["to"])) == [
+        ("pareto_gated", 1, 2), ("pareto_gated", 2, 4), ("pareto_gated", 4, 8),
+        ("jumprelu_vs_gated", 1, 2), ("jumprelu_vs_gated", 2, 4), ("jumprelu_vs_gated", 4, 8)]
+    assert shifts["shift"].to_numpy() == pytest.approx([0.1, 0.05, 0.02, 0.2, 0.06, 0.04])
+    assert shifts["settled"].tolist() == [False, True, True, False, True, True]
+    assert converged_multiplier(shifts) == 2
+
+
+def test_a_headline_still_moving_at_the_longest_length_means_not_converged():
+    table = headlines({"pareto_gated": [0.40, 0.42, 0.44, 0.60]})
+    assert converged_multiplier(doubling_shifts(table)) is None
+    # a headline without an interval is shown but does not decide
+    shrinkage = headlines({"shrinkage": [0.7, 0.8, 0.9, 1.0]}, width=0)
+    both = doubling_shifts(pd.concat([headlines({"pareto_gated": [0.4, 0.41, 0.41, 0.41]}), shrinkage]))
+    assert both.loc[both["key"] == "shrinkage", "settled"].isna().all()
+    assert converged_multiplier(both) == 1

@@ -1,0 +1,101 @@
+"""The SAE convergence study (make sae-convergence):
+
+    snakemake -s workflow/convergence.smk --cores all --configfile config/sae-convergence.yaml
+
+The whole workflow (../Snakefile) is imported once per training length as a Snakemake
+module (rules named x<M>_<rule>), with the base config changed by
+factlens.sae.convergence.study_config: the archived organism, only the studied sites,
+every SAE's steps multiplied. Only the SAE stage runs for each length (caching, training,
+evaluation, the sweep's tables); the aggregate is archived under the config's resultsdir.
+"""
+
+import json
+import os
+import shlex
+from pathlib import Path
+
+from snakemake.utils import min_version
+
+from factlens.sae.convergence import study_config
+from factlens.seeds import base_config
+
+min_version("9.0")
+
+
+configfile: "config/sae-convergence.yaml"
+
+
+BASE = base_config(config["base"])
+MULTIPLIERS = config["multipliers"]
+if sorted(set(MULTIPLIERS)) != MULTIPLIERS or MULTIPLIERS[0] < 1:
+    raise ValueError(f"multipliers: give increasing positive integers, got {MULTIPLIERS}")
+AGGREGATE = config["resultsdir"]
+SRC = Path(workflow.basedir).parent / "src" / "factlens"
+RUNS = {m: f"{config['workdir']}/x{m}" for m in MULTIPLIERS}
+SAE_TABLES = ("sweep.csv", "l0_at_equal_loss_recovered.csv", "at_equal_l0.csv")
+
+for m, folder in RUNS.items():
+    workflow.module(name=f"x{m}", snakefile="../Snakefile",
+                    config=study_config(BASE, m, config["hooks"], config["checkpoint"], folder, f"{folder}/results"))
+    workflow.userule(rules=["*"], from_module=f"x{m}", exclude_rules=[],
+                     name_modifier=f"x{m}_*")(lambda: None)
+
+
+rule aggregate_convergence:
+    input:
+        tables=[f"{folder}/results/saes/{table}" for folder in RUNS.values() for table in SAE_TABLES],
+        code=[f"{SRC}/{module}" for module in ("sae/convergence.py", "sae_claims.py", "claims.py",
+                                                "stages/aggregate_convergence.py", "io.py", "cli.py")],
+    output:
+        sweep=f"{AGGREGATE}/sweep.csv",
+        headlines=f"{AGGREGATE}/headlines.csv",
+        shifts=f"{AGGREGATE}/doubling.csv",
+        summary=f"{AGGREGATE}/CONVERGENCE.md",
+        figure=f"{AGGREGATE}/convergence.png",
+        figure_pdf=f"{AGGREGATE}/convergence.pdf",
+    params:
+        runs=" ".join(f"{m}={folder}/results/saes" for m, folder in RUNS.items()),
+        hooks=" ".join(map(shlex.quote, config["hooks"])),
+    conda:
+        "../environment.yml"
+    log:
+        f"{config['workdir']}/logs/aggregate_convergence.log",
+    benchmark:
+        f"{config['workdir']}/benchmarks/aggregate_convergence.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "python -m factlens aggregate-convergence --runs {params.runs} --hooks {params.hooks}"
+        " --sweep {output.sweep:q} --headlines {output.headlines:q} --shifts {output.shifts:q}"
+        " --markdown {output.summary:q} --figure {output.figure:q} 2> {log:q}"
+
+
+rule archive_convergence:
+    default_target: True
+    input:
+        code=[f"{SRC}/{module}" for module in ("archive.py", "stages/archive.py")],
+        results=rules.aggregate_convergence.output,
+    output:
+        manifest=f"{AGGREGATE}/MANIFEST.json",
+    params:
+        config=json.dumps({"convergence": config, "base": BASE}, sort_keys=True),
+        root=lambda w, output: os.path.dirname(output.manifest),
+        benchmarks=" ".join(shlex.quote(f"{folder}/benchmarks") for folder in RUNS.values()),
+        # lint: the repository itself, on purpose (git is asked for its commit)
+        repository=str(Path(workflow.basedir).parent),
+    conda:
+        "../environment.yml"
+    log:
+        f"{config['workdir']}/logs/archive_convergence.log",
+    benchmark:
+        f"{config['workdir']}/benchmarks/archive_convergence.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "python -m factlens archive --files {input.results:q} --root {params.root:q}"
+        " --config {params.config:q} --benchmarks {params.benchmarks}"
+        " --repository {params.repository:q} --manifest {output.manifest:q} 2> {log:q}"
