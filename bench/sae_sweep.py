@@ -44,16 +44,20 @@ def sweep_commands(config: dict, hook: str, out: Path, steps: int | None, layout
     commands = []
     for arch, coefficients in sorted(site["sweep"].items()):
         options = config["sae"]["architectures"][arch]
-        extra = {k: v for k, v in options.items() if k not in ("learning_rate", "width_ratio")}
-        if layout == "before":  # that code knew only the JumpReLU options
-            extra = {k: v for k, v in extra.items() if k in ("bandwidth", "threshold_init")}
-            settings = {k: v for k, v in settings.items() if k != "sparsity_warmup_steps"}
+        # as the workflow passes them (workflow/rules/common.smk: options, sweep_settings);
+        # the code before knew only the JumpReLU options and no sparsity warm-up
+        known = ("bandwidth", "threshold_init") + (() if layout == "before" else ("aux_k", "aux_coefficient",
+                                                                                 "dead_tokens"))
+        extra = {k: v for k, v in options.items() if k in known}
+        arch_settings = dict(settings)
+        if layout != "before" and "sparsity_warmup_fraction" in options:
+            arch_settings["sparsity_warmup_fraction"] = options["sparsity_warmup_fraction"]
         groups = [coefficients] if layout == "per-sweep" else [[c] for c in coefficients]
         for group in groups:
             name = f"{arch}-{'-'.join(map(str, group))}"
             flags = ["--coefficient", str(group[0])] if layout == "before" else ["--coefficients", *map(str, group)]
             commands.append([
-                sys.executable, "-m", "factlens", "train-sae", "--settings", json.dumps(settings),
+                sys.executable, "-m", "factlens", "train-sae", "--settings", json.dumps(arch_settings),
                 "--threads", "1", "--device", "cpu", "--store", str(STORE / hook), "--architecture", arch,
                 *flags, "--width", str(site["width"] * options.get("width_ratio", 1.0)),
                 "--learning-rate", str(options["learning_rate"]), "--options", json.dumps(extra),
@@ -92,7 +96,7 @@ def main() -> None:
         if "before" in args.layouts:
             source = Path(tmp) / "before"
             source.mkdir()
-            archive = subprocess.run(["git", "-C", str(REPO), "archive", args.before, "src"],
+            archive = subprocess.run(["git", "-C", str(REPO), "archive", args.before, "src", "workflow"],
                                      capture_output=True, check=True).stdout
             subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
         for layout in args.layouts:
