@@ -20,6 +20,6 @@ class ReLUSAE(SparseAutoencoder):
     def loss(self, x: torch.Tensor, sparsity_coefficient: float) -> tuple[torch.Tensor, dict, torch.Tensor]:
         f = self.encode(x)
         reconstruction = self.reconstruction_error(x, self.decode(f))
-        sparsity = f.abs().sum(-1).mean()
+        sparsity = f.sum(-1).mean()  # ||f||_1: f >= 0 after the ReLU, so no abs (and its backward)
         return reconstruction + sparsity_coefficient * sparsity, {
             "reconstruction": reconstruction, "sparsity": sparsity}, f
