@@ -54,3 +54,20 @@ def test_a_headline_still_moving_at_the_longest_length_means_not_converged():
     both = doubling_shifts(pd.concat([headlines({"pareto_gated": [0.4, 0.41, 0.41, 0.41]}), shrinkage]))
     assert both.loc[both["key"] == "shrinkage", "settled"].isna().all()
     assert converged_multiplier(both) == 1
+
+
+def test_the_report_shows_each_sae_headline_at_every_training_length():
+    from factlens.claims import Claim
+    from factlens.report import render_report
+
+    claims = [Claim(key="pareto_gated", title="G", source="s", table=pd.DataFrame({"x": [1]}), replicated=True,
+                    summary="ok", rule="r")]
+    study = headlines({"pareto_gated": [0.40, 0.52]}, width=0.1).assign(verdict=["yes", "yes"])
+    shrinkage = headlines({"shrinkage": [0.74, 0.80]}, width=0).assign(verdict=["yes", "no"])
+    text = render_report(claims, pd.DataFrame({"m": [1]}), "organism", False,
+                         convergence=(pd.concat([study, shrinkage]), "../sae-convergence/CONVERGENCE.md", 614400.0))
+    assert "## How far the SAEs are from convergence" in text
+    assert "This run's SAEs train on 0.61M tokens each" in text and "(../sae-convergence/CONVERGENCE.md)" in text
+    assert "| pareto_gated | 0.4 [0.35, 0.45] (yes) | 0.52 [0.47, 0.57] (yes) |" in text
+    assert "| shrinkage    | 0.74 (yes)" in text and "0.8 (no)" in text
+    assert "convergence" not in render_report(claims, pd.DataFrame({"m": [1]}), "organism", False)

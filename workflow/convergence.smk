@@ -7,6 +7,8 @@ module (rules named x<M>_<rule>), with the base config changed by
 factlens.sae.convergence.study_config: the archived organism, only the studied sites,
 every SAE's steps multiplied. Only the SAE stage runs for each length (caching, training,
 evaluation, the sweep's tables); the aggregate is archived under the config's resultsdir.
+The 1x length is the base run itself: its archived SAE tables are read as they are
+(the same organism, data, seeds and steps would train the same SAEs).
 """
 
 import json
@@ -31,19 +33,21 @@ if sorted(set(MULTIPLIERS)) != MULTIPLIERS or MULTIPLIERS[0] < 1:
     raise ValueError(f"multipliers: give increasing positive integers, got {MULTIPLIERS}")
 AGGREGATE = config["resultsdir"]
 SRC = Path(workflow.basedir).parent / "src" / "factlens"
-RUNS = {m: f"{config['workdir']}/x{m}" for m in MULTIPLIERS}
+# each length's results folder: the base run's own for 1x, else its own work folder's
+RUNS = {m: BASE["resultsdir"] if m == 1 else f"{config['workdir']}/x{m}/results" for m in MULTIPLIERS}
 SAE_TABLES = ("sweep.csv", "l0_at_equal_loss_recovered.csv", "at_equal_l0.csv")
 
-for m, folder in RUNS.items():
+for m in MULTIPLIERS[MULTIPLIERS[0] == 1:]:
+    folder = f"{config['workdir']}/x{m}"
     workflow.module(name=f"x{m}", snakefile="../Snakefile",
-                    config=study_config(BASE, m, config["hooks"], config["checkpoint"], folder, f"{folder}/results"))
+                    config=study_config(BASE, m, config["hooks"], config["checkpoint"], folder, RUNS[m]))
     workflow.userule(rules=["*"], from_module=f"x{m}", exclude_rules=[],
                      name_modifier=f"x{m}_*")(lambda: None)
 
 
 rule aggregate_convergence:
     input:
-        tables=[f"{folder}/results/saes/{table}" for folder in RUNS.values() for table in SAE_TABLES],
+        tables=[f"{results}/saes/{table}" for results in RUNS.values() for table in SAE_TABLES],
         code=[f"{SRC}/{module}" for module in ("sae/convergence.py", "sae_claims.py", "claims.py",
                                                 "stages/aggregate_convergence.py", "io.py", "cli.py")],
     output:
@@ -54,7 +58,7 @@ rule aggregate_convergence:
         figure=f"{AGGREGATE}/convergence.png",
         figure_pdf=f"{AGGREGATE}/convergence.pdf",
     params:
-        runs=" ".join(f"{m}={folder}/results/saes" for m, folder in RUNS.items()),
+        runs=" ".join(f"{m}={results}/saes" for m, results in RUNS.items()),
         hooks=" ".join(map(shlex.quote, config["hooks"])),
     conda:
         "../environment.yml"
@@ -82,7 +86,9 @@ rule archive_convergence:
     params:
         config=json.dumps({"convergence": config, "base": BASE}, sort_keys=True),
         root=lambda w, output: os.path.dirname(output.manifest),
-        benchmarks=" ".join(shlex.quote(f"{folder}/benchmarks") for folder in RUNS.values()),
+        # the study's own jobs (the 1x run's are in the base run's manifest)
+        benchmarks=" ".join(shlex.quote(f"{config['workdir']}/x{m}/benchmarks") for m in MULTIPLIERS if m != 1)
+        + f" {config['workdir']}/benchmarks/aggregate_convergence.tsv",
         # lint: the repository itself, on purpose (git is asked for its commit)
         repository=str(Path(workflow.basedir).parent),
     conda:
