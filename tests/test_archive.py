@@ -228,6 +228,8 @@ def equal_l0_table(gated_ratios, topk_ratios, spread=0.05):
 def test_faithfulness_verdicts_at_equal_l0():
     gated, topk = faithfulness_claims(equal_l0_table((0.8, 1.08), (0.9, 1.2)))
     assert (gated.key, topk.key) == ("jumprelu_vs_gated", "jumprelu_vs_topk")
+    assert (gated.value_low, gated.value_high) == pytest.approx((1.03, 1.13))  # the worst level's interval
+    assert (topk.value_low, topk.value_high) == pytest.approx((1.15, 1.25))
     assert gated.replicated and gated.value == pytest.approx(1.08) and (gated.line, gated.passes) == (1.1, "below")
     assert "0.8x-1.08x Gated's" in gated.summary and "not settled" in gated.summary  # 1.08 + 0.05 crosses 1.1
     assert topk.replicated and topk.value == pytest.approx(1.2) and topk.line == 1.25
@@ -238,10 +240,13 @@ def test_faithfulness_verdicts_at_equal_l0():
     assert not gated.replicated and not topk.replicated and topk.value == pytest.approx(2.0)
     assert "not settled" not in topk.summary
     # a factor below 1 counts as much as above: 0.5 is as far from "about as faithful" as 2
-    assert faithfulness_claims(equal_l0_table((0.9, 0.9), (0.5, 1.0)))[1].value == pytest.approx(2.0)
+    below = faithfulness_claims(equal_l0_table((0.9, 0.9), (0.5, 1.0)))[1]
+    assert below.value == pytest.approx(2.0)
+    assert (below.value_low, below.value_high) == pytest.approx((1 / 0.55, 1 / 0.45))  # inverted with it
     # no common L0: not testable
     empty = faithfulness_claims(equal_l0_table((0.9,), (1.0,)).iloc[0:0])
     assert [claim.verdict for claim in empty] == ["not testable here"] * 2
+    assert list(empty[0].table.columns)[:4] == ["hook", "L0", "delta LM loss JumpReLU / Gated", "ratio"]
     assert "not settled" not in sae_claims(*sweep_tables(19.0))[0].summary
 
 

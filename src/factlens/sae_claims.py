@@ -103,18 +103,18 @@ def sae_claims(sweep: pd.DataFrame, equal_loss: pd.DataFrame) -> list[Claim]:
     return claims
 
 
-def faithfulness_table(pairs: pd.DataFrame) -> pd.DataFrame:
-    """The claim table of one comparison at equal L0: both metrics with their intervals."""
-    arch, reference = LABELS[pairs["architecture"].iloc[0]], LABELS[pairs["reference"].iloc[0]]
+def faithfulness_table(pairs: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """The claim table of JumpReLU against `reference` at equal L0: both metrics with their
+    intervals (its columns even when the sweeps span no common L0)."""
+    arch, reference = LABELS["jumprelu"], LABELS[reference]
+    columns = ["hook", "L0", f"delta LM loss {arch} / {reference}", "ratio", "95% interval",
+               f"FVU {arch} / {reference}", "FVU ratio", "FVU 95% interval"]
     return pd.DataFrame([
-        {"hook": row.hook_name, "L0": number(row.l0),
-         f"delta LM loss {arch} / {reference}": f"{number(row.delta_lm_loss, 3)} / {number(row.delta_lm_loss_reference, 3)}",
-         "ratio": number(row.delta_lm_loss_ratio),
-         "95% interval": interval(row.delta_lm_loss_ratio_low, row.delta_lm_loss_ratio_high, 3),
-         f"FVU {arch} / {reference}": f"{number(row.fvu, 3)} / {number(row.fvu_reference, 3)}",
-         "FVU ratio": number(row.fvu_ratio),
-         "FVU 95% interval": interval(row.fvu_ratio_low, row.fvu_ratio_high, 3)}
-        for row in pairs.itertuples()])
+        [row.hook_name, number(row.l0), f"{number(row.delta_lm_loss, 3)} / {number(row.delta_lm_loss_reference, 3)}",
+         number(row.delta_lm_loss_ratio), interval(row.delta_lm_loss_ratio_low, row.delta_lm_loss_ratio_high, 3),
+         f"{number(row.fvu, 3)} / {number(row.fvu_reference, 3)}", number(row.fvu_ratio),
+         interval(row.fvu_ratio_low, row.fvu_ratio_high, 3)]
+        for row in pairs.itertuples()], columns=columns)
 
 
 def faithfulness_claims(equal_l0: pd.DataFrame) -> list[Claim]:
@@ -161,7 +161,7 @@ def faithfulness_claims(equal_l0: pd.DataFrame) -> list[Claim]:
             key=f"jumprelu_vs_{reference}",
             title=title,
             source="Rajamanoharan et al. 2024b (docs/references.md §3)",
-            table=faithfulness_table(pairs) if len(pairs) else pd.DataFrame(),
+            table=faithfulness_table(pairs, reference),
             replicated=ok,
             testable=len(pairs) > 0,
             metric=metric, value=float(value), value_low=float(low), value_high=float(high),
