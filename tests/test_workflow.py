@@ -141,7 +141,7 @@ def test_manifest_matches_its_schema_and_every_archived_file(smoke_run):
     rules = manifest["rules"]
     # one training job per sweep (hook, architecture), each SAE in its own folder
     sweep = pd.read_csv(results / "saes" / "sweep.csv")
-    assert rules["train_sae"]["jobs"] == len(sweep.drop_duplicates(["hook", "architecture"]))
+    assert rules["train_sae"]["jobs"] == len(sweep.drop_duplicates(["hook_name", "architecture"]))
     assert {"train_model", "prepare_prompts", "cache_activations", "build_report"} <= set(rules)
     assert manifest["code"]["src/factlens/report.py"]
 
