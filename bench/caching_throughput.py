@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 
 from common import best_time, organism_folder
-from factlens.activations import TokenStream, cache_activations
+from factlens.sae.activations import TokenStream, cache_activations
 from factlens.loading import load_model
-from factlens.stages.cache_activations import model_runner
+from factlens.pipeline.stages.cache_activations import model_runner
 
 
 def main() -> None:

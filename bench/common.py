@@ -47,8 +47,8 @@ def organism_folder(tmp: Path) -> tuple[str, str]:
     import yaml
     from transformers import GPTNeoXForCausalLM
 
-    from factlens.organism import OrganismSettings, organism_config
-    from factlens.tokenizer import train_bpe_tokenizer
+    from factlens.organism.training import OrganismSettings, organism_config
+    from factlens.organism.tokenizer import train_bpe_tokenizer
 
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
     defaults = {k: v["default"] for k, v in

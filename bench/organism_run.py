@@ -3,7 +3,7 @@
 A training run is steps, the stopping criterion's checks (the Fact accuracy on every
 athlete, every `eval_every` steps), drawing and tokenising fresh epochs of text, and
 the final evaluation. This times each part on the default config (the real training
-loop for the steps, `factlens.organism.train_organism`), projects a run of the archived
+loop for the steps, `factlens.organism.training.train_organism`), projects a run of the archived
 organism's length from them, and sets the projection beside the archived run's wall time,
 so that a change to the schedule rests on where the time actually is.
 """
@@ -22,13 +22,13 @@ from common import REPO
 from organism_step import defaults
 
 sys.path.insert(0, str(REPO / "src"))
-from factlens.corpus import epoch_documents  # noqa: E402
-from factlens.evaluation import fact_accuracy  # noqa: E402
+from factlens.organism.corpus import epoch_documents  # noqa: E402
+from factlens.facts.evaluation import fact_accuracy  # noqa: E402
 from factlens.loading import load_tokenizer  # noqa: E402
-from factlens.organism import OrganismSettings, organism_config, pack_documents, train_organism  # noqa: E402
-from factlens.organism_summary import summarise_organism  # noqa: E402
-from factlens.stages.common import parse_settings  # noqa: E402
-from factlens.world import SPORTS, WorldSettings, draw_athletes, example_athlete  # noqa: E402
+from factlens.organism.training import OrganismSettings, organism_config, pack_documents, train_organism  # noqa: E402
+from factlens.organism.summary import summarise_organism  # noqa: E402
+from factlens.pipeline.stages.common import parse_settings  # noqa: E402
+from factlens.organism.world import SPORTS, WorldSettings, draw_athletes, example_athlete  # noqa: E402
 
 CHECKPOINT = REPO / "results" / "default" / "model" / "checkpoint"
 STEPS_TIMED = 100

@@ -19,7 +19,7 @@ from transformers import GPTNeoXForCausalLM
 from common import REPO, best_time, best_times_interleaved
 
 sys.path.insert(0, str(REPO / "src"))
-from factlens.organism import OrganismSettings, organism_config  # noqa: E402
+from factlens.organism.training import OrganismSettings, organism_config  # noqa: E402
 
 
 class VocabularyOnly:

@@ -19,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def build_store(folder: Path, tokens: int, d: int, shard_tokens: int) -> None:
-    from factlens.activations import TokenStream, cache_activations
+    from factlens.sae.activations import TokenStream, cache_activations
 
     ids = torch.arange(tokens).view(-1, 1)
     stream = TokenStream(ids, torch.ones_like(ids, dtype=torch.bool))
@@ -35,8 +35,8 @@ def build_store(folder: Path, tokens: int, d: int, shard_tokens: int) -> None:
 
 
 def train_once(store: str, steps: int) -> None:
-    from factlens.activations import ActivationStore
-    from factlens.sae import ReLUSAE
+    from factlens.sae.activations import ActivationStore
+    from factlens.sae.architectures import ReLUSAE
     from factlens.sae.train import SAETrainingSettings, train_sae
 
     data = ActivationStore(store)

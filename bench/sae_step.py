@@ -15,7 +15,7 @@ import argparse
 import torch
 
 from common import best_times_interleaved
-from factlens.sae import ARCHITECTURES
+from factlens.sae.architectures import ARCHITECTURES
 from factlens.sae.train import training_step
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import NamedTuple
 
 import pytest
@@ -18,19 +20,19 @@ SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 def schema_defaults(*path: str) -> dict:
     """Defaults of one config section, read from the schema (the single source of truth)."""
-    from factlens.stages.common import schema_defaults as defaults
+    from factlens.pipeline.stages.common import schema_defaults as defaults
 
     return dict(defaults(tuple(path)))
 
 
 def world_settings(**overrides):
-    from factlens.world import WorldSettings
+    from factlens.organism.world import WorldSettings
 
     return WorldSettings(**{**schema_defaults("world"), **overrides})
 
 
 def organism_settings(**overrides):
-    from factlens.organism import OrganismSettings
+    from factlens.organism.training import OrganismSettings
 
     return OrganismSettings(**{**schema_defaults("model", "organism"), **overrides})
 
@@ -41,8 +43,8 @@ TINY_WORLD = dict(n_athletes=90, n_golfers=2, n_first_names=10, n_last_names=20,
 
 @pytest.fixture(scope="session")
 def tiny_world():
-    from factlens.corpus import build_corpus
-    from factlens.world import draw_athletes
+    from factlens.organism.corpus import build_corpus
+    from factlens.organism.world import draw_athletes
 
     settings = world_settings(**TINY_WORLD)
     athletes = draw_athletes(settings)
@@ -52,9 +54,9 @@ def tiny_world():
 
 @pytest.fixture(scope="session")
 def tiny_tokenizer(tiny_world):
-    from factlens.tokenizer import train_bpe_tokenizer
+    from factlens.organism.tokenizer import train_bpe_tokenizer
 
-    from factlens.world import EXAMPLE_SPORT, SPORTS
+    from factlens.organism.world import EXAMPLE_SPORT, SPORTS
 
     return train_bpe_tokenizer(tiny_world[2], vocab_size=400, whole_words=(*SPORTS, EXAMPLE_SPORT))
 
@@ -91,13 +93,20 @@ def tiny_model_dirs(tmp_path_factory, tiny_tokenizer):
     return folders
 
 
-@pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory):
+# The whole-DAG runs, by the fixture that returns each. They are independent, and each one's
+# critical path leaves a core idle much of the time, so the session starts every run its
+# selected tests need at once, in background threads, before its first test; the other
+# tests run meanwhile and each fixture waits for its own run.
+WORKFLOW_RUNS = ("smoke_run", "seeds_run", "real_model_run")
+RUN_TIMEOUT = 2400  # s: three runs share two cores
+
+
+def run_smoke(folder: Path) -> Path:
     """A clone of the repository in which the whole DAG ran on config/smoke.yaml."""
     from workflow_runs import clone_repository, snakemake
 
-    clone = clone_repository(tmp_path_factory.mktemp("smoke"))
-    result = snakemake(clone)
+    clone = clone_repository(folder)
+    result = snakemake(clone, timeout=RUN_TIMEOUT)
     assert result.returncode == 0, result.stderr[-4000:]
     return clone
 
@@ -109,8 +118,7 @@ class SeedsRun(NamedTuple):
     seed_0_manifest: str
 
 
-@pytest.fixture(scope="session")
-def seeds_run(tmp_path_factory):
+def run_seeds(folder: Path) -> SeedsRun:
     """A second clone in which workflow/seeds.smk ran config/smoke.yaml for seeds 0 and 1,
     then the smoke config itself made what the seeds run does not need (its report, archive).
 
@@ -119,28 +127,107 @@ def seeds_run(tmp_path_factory):
     test later rebuilds that report with the aggregate."""
     from workflow_runs import clone_repository, digests, planned_jobs, snakemake
 
-    clone = clone_repository(tmp_path_factory.mktemp("seeds"))
+    clone = clone_repository(folder)
     (clone / "seeds.yaml").write_text(yaml.safe_dump(
         {"base": "config/smoke.yaml", "seeds": [0, 1], "workdir": "work/seeds-smoke",
          "resultsdir": "results/seeds-smoke"}))
-    result = snakemake(clone, "-s", "workflow/seeds.smk", config="seeds.yaml", timeout=1500)
+    result = snakemake(clone, "-s", "workflow/seeds.smk", config="seeds.yaml", timeout=RUN_TIMEOUT)
     assert result.returncode == 0, result.stderr[-4000:]
     left_for_the_base_run = planned_jobs(snakemake(clone, "--dry-run"))
-    result = snakemake(clone)
+    result = snakemake(clone, timeout=RUN_TIMEOUT)
     assert result.returncode == 0, result.stderr[-4000:]
     seed_0 = clone / "results" / "smoke"
     return SeedsRun(clone, left_for_the_base_run, digests(seed_0), (seed_0 / "MANIFEST.json").read_text())
 
 
+class RealModelRun(NamedTuple):
+    clone: Path
+    model: Path
+    dataset: Path
+
+
+def run_real_model(folder: Path, model: Path) -> RealModelRun:
+    """A model name instead of the organism: a tiny random GPT-2 saved to a folder stands in
+    for `gpt2` (no downloads in tests); athletes come from the shipped CSV, and the SAEs'
+    text from a Hugging Face dataset saved to disk (one split, sliced in two). Only the SAEs
+    attribution needs, and the direction checks at the chosen roles only: the organism's
+    runs cover the sweeps."""
+    from datasets import Dataset
+
+    from workflow_runs import SMOKE, clone_repository, snakemake
+
+    dataset = folder / "text"
+    Dataset.from_dict({"text": [f"Record {i}: a player threw the ball {i % 7} times and the crowd "
+                                f"cheered at the stadium number {i}." for i in range(600)]}
+                      ).save_to_disk(str(dataset))
+    clone = clone_repository(folder / "clone")
+    config = yaml.safe_load((REPO / SMOKE).read_text())
+    config["model"] = {"name": str(model), "device": "cpu"}
+    config["prompts"] = {"athletes_csv": str(REPO / "data" / "athletes.csv"),
+                         "example": "Tiger Woods", "known_threshold": 0.0}
+    config["activations"]["dataset"] = {"path": str(dataset), "train_split": "train[:80%]",
+                                        "heldout_split": "train[80%:]"}
+    config["sae"]["sites"][0]["sweep"] = {"standard": [0.1], "jumprelu": [0.01]}
+    config["sae"]["sites"][1]["sweep"] = {"jumprelu": [0.01]}
+    config["directions"].update(sweep="roles", sites=[])
+    path = folder / "gpt2.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake(clone, config=path, timeout=RUN_TIMEOUT)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return RealModelRun(clone, model, dataset)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def background_runs(request, tmp_path_factory):
+    """Start every whole-DAG run the session's selected tests need; fixture -> its future."""
+    needed = request.config.stash.get(NEEDED_RUNS, set())
+    # folders and models are made here, in the main thread; only the runs go to the threads
+    runs = {}
+    if "smoke_run" in needed:
+        runs["smoke_run"] = partial(run_smoke, tmp_path_factory.mktemp("smoke"))
+    if "seeds_run" in needed:
+        runs["seeds_run"] = partial(run_seeds, tmp_path_factory.mktemp("seeds"))
+    if "real_model_run" in needed:
+        runs["real_model_run"] = partial(run_real_model, tmp_path_factory.mktemp("gpt2"),
+                                         request.getfixturevalue("tiny_model_dirs")["gpt2"])
+    if not runs:
+        yield {}
+        return
+    with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+        yield {name: pool.submit(run) for name, run in runs.items()}
+
+
+@pytest.fixture(scope="session")
+def smoke_run(background_runs):
+    return background_runs["smoke_run"].result()
+
+
+@pytest.fixture(scope="session")
+def seeds_run(background_runs):
+    return background_runs["seeds_run"].result()
+
+
+@pytest.fixture(scope="session")
+def real_model_run(background_runs):
+    return background_runs["real_model_run"].result()
+
+
 # Tests that run the workflow (the smoke and seeds runs, clones, dry runs, restarts) are marked slow,
 # so `make test-fast` (pytest -m "not slow") gives a developer the rest in under 2 minutes.
 WORKFLOW_MODULES = {"test_workflow", "test_reruns", "test_restart", "test_profiles"}
+NEEDED_RUNS = pytest.StashKey[set]()
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if {"smoke_run", "seeds_run"} & set(item.fixturenames) or item.module.__name__ in WORKFLOW_MODULES:
+        if set(WORKFLOW_RUNS) & set(item.fixturenames) or item.module.__name__ in WORKFLOW_MODULES:
             item.add_marker(pytest.mark.slow)
+
+
+def pytest_collection_finish(session):
+    """The runs the selected tests (after -m and -k) need."""
+    session.config.stash[NEEDED_RUNS] = {name for item in session.items for name in WORKFLOW_RUNS
+                                         if name in item.fixturenames}
 
 
 def committed_bytes(relative: str) -> bytes:
@@ -162,10 +249,10 @@ def padded_fact_prompts(model_dir, tiny_world, count: int = 40):
     athletes and their sport labels."""
     import torch
 
-    from factlens.evaluation import fact_prompts
+    from factlens.facts.evaluation import fact_prompts
     from factlens.loading import load_model
-    from factlens.prompts import encode_left_padded
-    from factlens.world import SPORTS, example_athlete
+    from factlens.facts.prompts import encode_left_padded
+    from factlens.organism.world import SPORTS, example_athlete
 
     model, tokenizer = load_model(str(model_dir), device="cpu")
     athletes = tiny_world[1]

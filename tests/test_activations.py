@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
-from factlens.activations import (MANIFEST, PROGRESS, ActivationStore, TokenStream,
+from factlens.sae.activations import (MANIFEST, PROGRESS, ActivationStore, TokenStream,
                                   cache_activations, sha256_file, token_stream)
 from factlens.loading import load_model
-from factlens.stages.cache_activations import layers_needed, model_runner
+from factlens.pipeline.stages.cache_activations import layers_needed, model_runner
 
 
 def fake_stream(rows=12, context=8, bos=0):

@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from factlens.archive import build_manifest, compare, job_times, mark_up_to_date
-from factlens.attribution import compare_methods
+from factlens.pipeline.archive import build_manifest, compare, job_times, mark_up_to_date
+from factlens.attribution.methods import compare_methods
 from factlens.blocks import residual_hooks
-from factlens.claims import attribution_claims, localisation_claims
-from factlens.sae_claims import faithfulness_claims, sae_claims
-from factlens.illusion_claims import editing_claim, family_claim, illusion_claim
-from factlens.stages.verify import read_manifest
+from factlens.attribution.claims import attribution_claims
+from factlens.facts.claims import localisation_claims
+from factlens.sae.claims import faithfulness_claims, sae_claims
+from factlens.illusion.claims import editing_claim, family_claim, illusion_claim
+from factlens.pipeline.stages.verify import read_manifest
 
 
 @pytest.fixture
@@ -345,7 +346,7 @@ def test_attribution_verdicts_keep_the_published_claim_apart_from_ours(jump_ig, 
 
 
 def test_compare_names_every_verdict_that_differs_from_the_archive(tmp_path, capsys):
-    from factlens.cli import main
+    from factlens.pipeline.cli import main
 
     archived = pd.DataFrame({"key": ["localisation", "probes", "illusion"], "title": ["L", "P", "I"],
                              "verdict": ["yes", "yes", "not testable here"], "metric": "m",

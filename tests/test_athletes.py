@@ -3,8 +3,8 @@
 import pytest
 
 from conftest import REPO
-from factlens.athletes import load_athletes_csv
-from factlens.world import SPORTS
+from factlens.facts.athletes import load_athletes_csv
+from factlens.organism.world import SPORTS
 
 
 def test_shipped_list_has_50_athletes_per_sport():

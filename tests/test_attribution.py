@@ -6,15 +6,15 @@ import pandas as pd
 import pytest
 import torch
 
-from factlens.attribution import (SplicedModel, Splice, activation_patching, attribution_patching,
+from factlens.attribution.methods import (SplicedModel, Splice, activation_patching, attribution_patching,
                                   compare_methods, path_attributions, single_node_paths)
-from factlens.intervention import PromptSet
-from factlens.evaluation import fact_prompts
+from factlens.illusion.intervention import PromptSet
+from factlens.facts.evaluation import fact_prompts
 from factlens.loading import load_model
-from factlens.prompts import answer_ids, encode_left_padded, forward_logits
-from factlens.sae import JumpReLUSAE, ReLUSAE
+from factlens.facts.prompts import answer_ids, encode_left_padded, forward_logits
+from factlens.sae.architectures import JumpReLUSAE, ReLUSAE
 from factlens.sae.jumprelu import jumprelu
-from factlens.world import SPORTS, example_athlete
+from factlens.organism.world import SPORTS, example_athlete
 
 
 class Toy:

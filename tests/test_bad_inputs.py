@@ -10,10 +10,10 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from conftest import REPO
-from factlens.cli import main
-from factlens.das import DASSettings
+from factlens.pipeline.cli import main
+from factlens.illusion.das import DASSettings
 from factlens.sae.train import SAETrainingSettings
-from factlens.stages.common import parse_settings
+from factlens.pipeline.stages.common import parse_settings
 
 SMOKE_WORK = "work/smoke"
 
@@ -32,7 +32,7 @@ def test_padding_check_beyond_tolerance_fails_the_stage(tiny_model_dirs, tiny_wo
     padding or gets the wrong positions would; see test_prompts) stops the stage."""
     import pandas as pd
 
-    import factlens.stages.prepare_prompts as stage
+    import factlens.pipeline.stages.prepare_prompts as stage
 
     monkeypatch.setattr(stage, "padding_check", lambda model, batch, batch_size: pd.DataFrame(
         {"prompt": range(len(batch)), "max_abs_diff": [0.0312] * len(batch)}))
@@ -136,7 +136,7 @@ def test_verify_without_a_manifest(tmp_path):
 def test_every_stage_option_has_a_help_sentence():
     """`python -m factlens <stage> --help` reads as sentences: each option's help starts
     with a capital letter and ends with a full stop."""
-    from factlens.cli import build_parser, stage_names
+    from factlens.pipeline.cli import build_parser, stage_names
 
     fragments = []
     for stage in stage_names():

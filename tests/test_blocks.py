@@ -9,9 +9,9 @@ from conftest import padded_fact_prompts
 from factlens.blocks import (is_parallel, mlp_input, parallel_from_hooks, patch_hooks, residual_hooks,
                              short_name)
 from factlens.loading import load_model
-from factlens.patching import pair_prompts, patching_effects, prompt_layout, summarise_effects
-from factlens.prompts import answer_ids
-from factlens.world import SPORTS
+from factlens.facts.patching import pair_prompts, patching_effects, prompt_layout, summarise_effects
+from factlens.facts.prompts import answer_ids
+from factlens.organism.world import SPORTS
 
 
 def test_hook_names_follow_the_block_type():

@@ -11,11 +11,11 @@ from snakemake.utils import validate
 from transformers import GPTNeoXForCausalLM
 
 from conftest import committed_bytes, committed_text
-from factlens.checkpoint import CHECKPOINT_FILES, check_checkpoint, copy_checkpoint
-from factlens.evaluation import fact_accuracy
+from factlens.organism.checkpoint import CHECKPOINT_FILES, check_checkpoint, copy_checkpoint
+from factlens.facts.evaluation import fact_accuracy
 from factlens.loading import load_model, load_tokenizer
-from factlens.organism import OrganismSettings
-from factlens.world import SPORTS, WorldSettings, draw_athletes, example_athlete
+from factlens.organism.training import OrganismSettings
+from factlens.organism.world import SPORTS, WorldSettings, draw_athletes, example_athlete
 
 REPO = Path(__file__).resolve().parents[1]
 ARCHIVE = "results/default"

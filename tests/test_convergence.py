@@ -57,8 +57,8 @@ def test_a_headline_still_moving_at_the_longest_length_means_not_converged():
 
 
 def test_the_report_shows_each_sae_headline_at_every_training_length():
-    from factlens.claims import Claim
-    from factlens.report import render_report
+    from factlens.claim import Claim
+    from factlens.pipeline.report import render_report
 
     claims = [Claim(key="pareto_gated", title="G", source="s", table=pd.DataFrame({"x": [1]}), replicated=True,
                     summary="ok", rule="r")]

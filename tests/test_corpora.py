@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from factlens.corpora import corpus_documents, corpus_name, dataset_texts, documents_for_budget
+from factlens.sae.corpora import corpus_documents, corpus_name, dataset_texts, documents_for_budget
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_exactly_one_source(tiny_tokenizer):
 def test_caching_reads_the_dataset(saved_dataset, tiny_model_dirs, tmp_path):
     """The caching stage on a tiny GPT-2 with --dataset: the store holds exactly the tokens
     of the split's documents, and names the dataset and split as its corpus."""
-    from factlens.cli import main
+    from factlens.pipeline.cli import main
 
     path, train = saved_dataset
     store = tmp_path / "store"

@@ -6,16 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from factlens.das import DASSettings, patched_answer_loss, train_das, train_das_restarts
-from factlens.editing import edit_hooks, rank_one_edit
-from factlens.evaluation import fact_prompts
-from factlens.illusion import baseline_directions, check_direction, red_flags, verdict
-from factlens.intervention import PromptSet, make_pairs, patching_outcome, site_activations
+from factlens.illusion.das import DASSettings, patched_answer_loss, train_das, train_das_restarts
+from factlens.illusion.editing import edit_hooks, rank_one_edit
+from factlens.facts.evaluation import fact_prompts
+from factlens.illusion.checks import baseline_directions, check_direction
+from factlens.illusion.verdicts import red_flags, verdict
+from factlens.illusion.intervention import PromptSet, make_pairs, patching_outcome, site_activations
 from factlens.loading import load_model
-from factlens.prompts import answer_ids, encode_left_padded, forward_logits
-from factlens.subspace import (class_separation, downstream_reader, outside_natural_range,
+from factlens.facts.prompts import answer_ids, encode_left_padded, forward_logits
+from factlens.illusion.subspace import (class_separation, downstream_reader, outside_natural_range,
                                patch_along, split_direction)
-from factlens.world import SPORTS, example_athlete
+from factlens.organism.world import SPORTS, example_athlete
 
 
 def test_patch_along_swaps_only_the_component_along_v():
@@ -285,7 +286,7 @@ def test_negative_control_can_fail_when_a_sport_direction_is_planted(planted, ex
     that W_out reads) but carry no sport: a direction found there moves nothing. Plant a
     sport direction in the same activations and the same procedure finds an effect, so
     the illusion claim reports the control as failed."""
-    from factlens.illusion_claims import illusion_claim
+    from factlens.illusion.claims import illusion_claim
 
     generator = torch.Generator().manual_seed(1)
     labels = torch.tensor([0, 1] * 200)

@@ -7,12 +7,12 @@ import torch
 
 from conftest import padded_fact_prompts
 from factlens.blocks import residual_hooks
-from factlens.patching import (logit_difference, pair_prompts, patching_effects,
+from factlens.facts.patching import (logit_difference, pair_prompts, patching_effects,
                                position_groups, prompt_layout, summarise_effects)
-from factlens.probing import (probe_accuracy_by_layer, probe_sweep, residual_at_positions,
+from factlens.facts.probing import (probe_accuracy_by_layer, probe_sweep, residual_at_positions,
                               split_athletes, split_by_name_parts)
-from factlens.prompts import answer_ids, position_ids_from_mask
-from factlens.world import SPORTS
+from factlens.facts.prompts import answer_ids, position_ids_from_mask
+from factlens.organism.world import SPORTS
 
 
 def test_pairs_have_other_sports_equal_name_lengths_and_known_facts():

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from conftest import organism_settings
-from factlens.corpus import epoch_documents
-from factlens.organism import (learning_rate_at, organism_config, pack_documents, stopping_summary,
+from factlens.organism.corpus import epoch_documents
+from factlens.organism.training import (learning_rate_at, organism_config, pack_documents, stopping_summary,
                                stream_batches, train_organism)
 
 SMALL = dict(d_model=32, n_layers=2, n_heads=2, d_mlp=64, context_length=32, batch_size=8,

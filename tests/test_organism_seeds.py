@@ -3,7 +3,7 @@ moves when the whole-component line or the v_row-share line moves by half."""
 
 import pandas as pd
 
-from factlens.organism_seeds import sensitivity, targets_met
+from factlens.pipeline.organism_seeds import sensitivity, targets_met
 from test_sites import SEQUENTIAL, SEQUENTIAL_PROBES
 
 

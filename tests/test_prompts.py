@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from factlens.loading import load_model
-from factlens.prompts import (check_left_padded, encode_left_padded, forward_logits,
+from factlens.facts.prompts import (check_left_padded, encode_left_padded, forward_logits,
                               padding_check, position_ids_from_mask, score_prompts)
-from factlens.evaluation import fact_prompts
-from factlens.world import SPORTS, example_athlete
+from factlens.facts.evaluation import fact_prompts
+from factlens.organism.world import SPORTS, example_athlete
 
 
 def _batch(tokenizer, athletes, n=12):
@@ -98,7 +98,7 @@ def test_scores_mark_known_facts(tiny_model_dirs, tiny_world):
 
 
 def test_name_variants_keep_one_part_and_never_name_an_athlete(tiny_world):
-    from factlens.evaluation import name_variants
+    from factlens.facts.evaluation import name_variants
 
     athletes = tiny_world[1][tiny_world[1].sport.isin(SPORTS)]
     variants = name_variants(athletes, seed=0, world_names=set(tiny_world[1]["name"]))
@@ -111,7 +111,7 @@ def test_name_variants_keep_one_part_and_never_name_an_athlete(tiny_world):
 
 
 def test_name_part_accuracy_scores_every_variant_against_the_athletes_sport(tiny_model_dirs, tiny_world):
-    from factlens.evaluation import name_part_accuracy
+    from factlens.facts.evaluation import name_part_accuracy
 
     model, tokenizer = load_model(str(tiny_model_dirs["gpt_neox"]), device="cpu")
     athletes = tiny_world[1][tiny_world[1].sport.isin(SPORTS)].head(12)

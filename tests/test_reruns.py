@@ -50,7 +50,7 @@ def test_changing_the_das_learning_rate_reruns_only_the_direction_checks(smoke_r
 
 
 def test_editing_one_stage_module_reruns_that_stage_and_downstream(smoke_run):
-    module = smoke_run / "src" / "factlens" / "stages" / "probe_sport.py"
+    module = smoke_run / "src" / "factlens" / "pipeline" / "stages" / "probe_sport.py"
     original, stat = module.read_text(), module.stat()
     try:
         module.write_text(original + "\n# an edit\n")
@@ -114,8 +114,8 @@ def test_a_fresh_clone_with_archived_results_reruns_only_what_one_output_needs(s
         "summarise_saes": 1}
 
     # a module edited after the archive was made: only its stage and what follows rerun
-    module = fresh / "src" / "factlens" / "stages" / "summarise_saes.py"
+    module = fresh / "src" / "factlens" / "pipeline" / "stages" / "summarise_saes.py"
     module.write_text(module.read_text() + "\n# an edit\n")
     verified = factlens(fresh, "verify", "--manifest", "results/smoke/MANIFEST.json", "--touch")
-    assert "src/factlens/stages/summarise_saes.py" in verified.stdout
+    assert "src/factlens/pipeline/stages/summarise_saes.py" in verified.stdout
     assert planned_jobs(snakemake(fresh, report, "--dry-run")) == {"summarise_saes": 1, "build_report": 1}

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import schema_defaults
-from factlens.sae import ARCHITECTURES, GatedSAE, JumpReLUSAE, ReLUSAE, TopKSAE
+from factlens.sae.architectures import ARCHITECTURES, GatedSAE, JumpReLUSAE, ReLUSAE, TopKSAE
 from factlens.sae.saving import activation_metadata, load_sae, save_sae
 from factlens.sae.train import (SAETrainer, SAETrainingSettings, input_scale, load_checkpoint,
                                 resample_dead_latents, train_sae, train_saes)

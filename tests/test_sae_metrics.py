@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 import torch
 
-from factlens.activations import token_stream
+from factlens.sae.activations import token_stream
 from factlens.loading import load_model
 from factlens.sae.base import SparseAutoencoder
 from factlens.sae.metrics import (l0_at_loss_recovered, log_l0_at, loss_recovered, per_token_statistics,
                                   reconstruction_metrics, value_at_l0)
-from factlens.splicing import next_token_loss, sequence_cross_entropy, spliced_cross_entropy, zero_ablation
+from factlens.sae.splicing import next_token_loss, sequence_cross_entropy, spliced_cross_entropy, zero_ablation
 
 
 class LinearSAE(SparseAutoencoder):

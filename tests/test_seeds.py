@@ -9,10 +9,10 @@ import torch
 import yaml
 
 from conftest import REPO
-from factlens.intervention import outcome_from_differences
-from factlens.report import render_report
-from factlens.claims import GATED_MAX_L0_RATIO
-from factlens.seeds import (SEED_KEYS, aggregate, config_value, replicated_in, same_seeds, seed_tables,
+from factlens.illusion.intervention import outcome_from_differences
+from factlens.pipeline.report import render_report
+from factlens.sae.claims import GATED_MAX_L0_RATIO
+from factlens.pipeline.seeds import (SEED_KEYS, aggregate, config_value, replicated_in, same_seeds, seed_tables,
                            seeded_config, seeds_summaries, table_links)
 from factlens.statistics import bootstrap_mean, bootstrap_ratio
 
@@ -64,7 +64,7 @@ def test_per_seed_tables_and_their_links():
 
 
 def test_the_seeds_figure_draws_each_rules_line():
-    from factlens.stages.aggregate_seeds import spread_figure
+    from factlens.pipeline.stages.aggregate_seeds import spread_figure
 
     verdicts = pd.concat([verdict_rows(seed, ["yes", "no", "yes"], [0.4 + seed / 10, 2.0, 0.1])
                           for seed in (0, 1)]).assign(line=[0.75, np.nan, 0.2] * 2,
@@ -93,7 +93,7 @@ def test_bootstrap_intervals_cover_the_estimate_and_shrink_with_more_units():
 
 
 def test_the_report_states_each_claims_count_over_seeds():
-    from factlens.claims import Claim
+    from factlens.claim import Claim
 
     claims = [Claim(key=k, title=t, source="s", table=pd.DataFrame({"x": [1]}), replicated=True,
                     summary="ok", rule="r") for k, t in (("a", "A"), ("b", "B"))]

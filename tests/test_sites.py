@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from factlens.illusion import family_rates, summarise_checks
-from factlens.sites import SiteThresholds, choose_sites, grid, mlp_candidates
+from factlens.illusion.verdicts import family_rates, summarise_checks
+from factlens.illusion.sites import SiteThresholds, choose_sites, grid, mlp_candidates
 
 
 def patching_table(mlp_whole: dict, residual: dict) -> pd.DataFrame:
@@ -154,7 +154,7 @@ def test_summary_and_family_rates():
 
 
 def test_restoration_of_any_check():
-    from factlens.sites import restoration
+    from factlens.illusion.sites import restoration
 
     assert restoration(SEQUENTIAL, SEQUENTIAL_PROBES, "blocks.1.mlp.hook_post", LAST, FINAL) == {
         "whole_restored": 0.01, "input_restored": 0.5, "input_probe": 0.5,

@@ -3,9 +3,9 @@
 import pytest
 from transformers import AutoTokenizer
 
-from factlens.tokenizer import (BOS_TOKEN, PAD_TOKEN, name_token_lengths, save_tokenizer,
+from factlens.organism.tokenizer import (BOS_TOKEN, PAD_TOKEN, name_token_lengths, save_tokenizer,
                                 single_token_id)
-from factlens.world import SPORTS
+from factlens.organism.world import SPORTS
 
 
 def test_special_tokens_and_answers(tiny_tokenizer):
@@ -41,9 +41,9 @@ def test_default_world_names_stay_multi_token_with_the_stand_in_corpus():
     world's names at 3+ tokens; trained on the world's own corpus (every name part
     frequent), it merges them into fewer tokens: the negative control."""
     from conftest import world_settings
-    from factlens.corpus import build_corpus, tokenizer_corpus
-    from factlens.tokenizer import train_bpe_tokenizer
-    from factlens.world import EXAMPLE_SPORT, draw_athletes
+    from factlens.organism.corpus import build_corpus, tokenizer_corpus
+    from factlens.organism.tokenizer import train_bpe_tokenizer
+    from factlens.organism.world import EXAMPLE_SPORT, draw_athletes
 
     settings = world_settings()
     athletes = draw_athletes(settings)

@@ -143,7 +143,7 @@ def test_manifest_matches_its_schema_and_every_archived_file(smoke_run):
     sweep = pd.read_csv(results / "saes" / "sweep.csv")
     assert rules["train_sae"]["jobs"] == len(sweep.drop_duplicates(["hook_name", "architecture"]))
     assert {"train_model", "prepare_prompts", "cache_activations", "build_report"} <= set(rules)
-    assert manifest["code"]["src/factlens/report.py"]
+    assert manifest["code"]["src/factlens/pipeline/report.py"]
 
 
 def test_verify_reports_no_drift_then_names_a_changed_table(smoke_run, tmp_path):
@@ -179,30 +179,10 @@ def test_two_runs_give_byte_identical_results(smoke_run, seeds_run):
     assert archived[0] == archived[1]
 
 
-def test_real_model_path_runs_the_same_workflow_on_a_model_folder(tiny_model_dirs, tmp_path):
-    """A model name instead of the organism: here a tiny random GPT-2 saved to a folder
-    stands in for `gpt2` (no downloads in tests); athletes come from the shipped CSV, and
-    the SAEs' text from a Hugging Face dataset saved to disk (one split, sliced in two)."""
-    from datasets import Dataset
-
-    dataset = tmp_path / "text"
-    Dataset.from_dict({"text": [f"Record {i}: a player threw the ball {i % 7} times and the crowd "
-                                f"cheered at the stadium number {i}." for i in range(600)]}
-                      ).save_to_disk(str(dataset))
-    clone = clone_repository(tmp_path / "clone")
-    config = yaml.safe_load(SMOKE.read_text())
-    config["model"] = {"name": str(tiny_model_dirs["gpt2"]), "device": "cpu"}
-    config["prompts"] = {"athletes_csv": str(REPO / "data" / "athletes.csv"),
-                         "example": "Tiger Woods", "known_threshold": 0.0}
-    config["activations"]["dataset"] = {"path": str(dataset), "train_split": "train[:80%]",
-                                        "heldout_split": "train[80%:]"}
-    # the SAEs attribution needs, not the smoke sweep (the organism's runs cover the sweep)
-    config["sae"]["sites"][0]["sweep"] = {"standard": [0.1], "jumprelu": [0.01]}
-    config["sae"]["sites"][1]["sweep"] = {"jumprelu": [0.01]}
-    path = tmp_path / "gpt2.yaml"
-    path.write_text(yaml.safe_dump(config))
-    result = snakemake(clone, config=path)
-    assert result.returncode == 0, result.stderr[-4000:]
+def test_real_model_path_runs_the_same_workflow_on_a_model_folder(real_model_run):
+    """A model name instead of the organism (conftest.run_real_model): a tiny random GPT-2
+    in a folder stands in for `gpt2`, with the shipped athletes and a dataset on disk."""
+    clone, model, dataset = real_model_run
     results = clone / "results" / "smoke"
     assert not (clone / "work" / "smoke" / "model").exists()  # no organism trained
     assert not (clone / "work" / "smoke" / "tokenizer").exists()  # the model's own tokenizer
@@ -214,7 +194,7 @@ def test_real_model_path_runs_the_same_workflow_on_a_model_folder(tiny_model_dir
     assert len(sweep) == 3
     assert (results / "attribution" / "comparison.csv").exists()
     report = (results / "REPORT.md").read_text()
-    assert str(tiny_model_dirs["gpt2"]) in report and "MODEL_CARD" not in report
+    assert str(model) in report and "MODEL_CARD" not in report
     assert not (results / "model" / "MODEL_CARD.md").exists()
     stores = clone / "work" / "smoke" / "activations"
     for split, rows in (("train", "train[:80%]"), ("heldout", "train[80%:]")):
@@ -224,7 +204,7 @@ def test_real_model_path_runs_the_same_workflow_on_a_model_folder(tiny_model_dir
     metadata = json.loads((clone / "work" / "smoke" / "saes" / "blocks.1.hook_resid_post" / "standard"
                            / "0.1" / "cfg.json").read_text())["metadata"]
     assert (metadata["model_name"], metadata["dataset_path"], metadata["dataset_split"]) == (
-        str(tiny_model_dirs["gpt2"]), str(dataset), "train[:80%]")
+        str(model), str(dataset), "train[:80%]")
 
 
 def test_snakemake_report_builds_with_captions(smoke_run, tmp_path):

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from conftest import world_settings
-from factlens.corpus import (ATTRIBUTES, EVENTS, HELDOUT_TEMPLATES, build_corpus, epoch_documents,
+from factlens.organism.corpus import (ATTRIBUTES, EVENTS, HELDOUT_TEMPLATES, build_corpus, epoch_documents,
                              heldout_prompts, tokenizer_corpus)
-from factlens.world import (EXAMPLE_SPORT, SPORTS, check_world_settings, draw_athletes,
+from factlens.organism.world import (EXAMPLE_SPORT, SPORTS, check_world_settings, draw_athletes,
                             example_athlete, fact_prompt, majority_predictor_accuracy,
                             name_part_controls)
 

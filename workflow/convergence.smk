@@ -18,8 +18,9 @@ from pathlib import Path
 
 from snakemake.utils import min_version
 
+from factlens.pipeline.code import stage_code
 from factlens.sae.convergence import study_config
-from factlens.seeds import base_config
+from factlens.pipeline.seeds import base_config
 
 min_version("9.0")
 
@@ -48,8 +49,7 @@ for m in MULTIPLIERS[MULTIPLIERS[0] == 1:]:
 rule aggregate_convergence:
     input:
         tables=[f"{results}/saes/{table}" for results in RUNS.values() for table in SAE_TABLES],
-        code=[f"{SRC}/{module}" for module in ("sae/convergence.py", "sae_claims.py", "claims.py",
-                                                "stages/aggregate_convergence.py", "io.py", "cli.py")],
+        code=stage_code("aggregate_convergence", package=SRC),
     output:
         sweep=f"{AGGREGATE}/sweep.csv",
         headlines=f"{AGGREGATE}/headlines.csv",
@@ -79,7 +79,7 @@ rule aggregate_convergence:
 rule archive_convergence:
     default_target: True
     input:
-        code=[f"{SRC}/{module}" for module in ("archive.py", "stages/archive.py")],
+        code=stage_code("archive", package=SRC),
         results=rules.aggregate_convergence.output,
     output:
         manifest=f"{AGGREGATE}/MANIFEST.json",

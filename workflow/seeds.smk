@@ -5,7 +5,7 @@
     snakemake -s workflow/seeds.smk --cores all --configfile config/organism-seeds.yaml
 
 The whole workflow (../Snakefile) is imported once per seed as a Snakemake module, with
-the base config and every seed set to that seed (factlens.seeds.seeded_config); rules
+the base config and every seed set to that seed (factlens.pipeline.seeds.seeded_config); rules
 are named seed<N>_<rule>. A seed whose seeds equal the base config's is the base run itself
 (its folders, reused as they are). The other seeds' results go to their work folders;
 the aggregate of all verdicts is archived under the config's resultsdir. With
@@ -21,7 +21,8 @@ from pathlib import Path
 
 from snakemake.utils import min_version
 
-from factlens.seeds import base_config, same_seeds, seed_folders, seed_tables, seeded_config
+from factlens.pipeline.code import stage_code
+from factlens.pipeline.seeds import base_config, same_seeds, seed_folders, seed_tables, seeded_config
 
 min_version("9.0")
 
@@ -49,7 +50,7 @@ for seed, (workdir_, resultsdir_) in FOLDERS.items():
                      name_modifier=f"seed{seed}_*")(lambda: None)
 
 
-# Each seed's own tables, copied beside the aggregate (factlens.seeds.seed_tables) and linked
+# Each seed's own tables, copied beside the aggregate (factlens.pipeline.seeds.seed_tables) and linked
 # from its summary; the archive holds them.
 SEED_TABLES = [f"seed-{seed}/{table}" for seed in SEEDS for table in seed_tables(SCOPE)]
 SEED_TABLE_ARGUMENT = " ".join(map(shlex.quote, SEED_TABLES))
@@ -84,9 +85,7 @@ if SCOPE == "organism":
                 "localisation/probe_accuracy.csv", "directions/sites.csv", "directions/summary.csv",
                 "directions/families.csv")],
             benchmarks=[f"{FOLDERS[seed][0]}/benchmarks/train_model.tsv" for seed in SEEDS],
-            code=[f"{SRC}/{module}" for module in ("organism_seeds.py", "claims.py", "illusion_claims.py",
-                                                    "sites.py", "illusion.py", "blocks.py", "seeds.py",
-                                                    "stages/aggregate_organism.py", "io.py", "cli.py")],
+            code=stage_code("aggregate_organism", package=SRC),
         output:
             table=f"{AGGREGATE}/organism.csv",
             sensitivity=f"{AGGREGATE}/sensitivity.csv",
@@ -127,7 +126,7 @@ else:
             # each other seed's full report (the base run's is made by the base workflow, where
             # it reads this aggregate)
             reports=[f"{FOLDERS[seed][1]}/REPORT.md" for seed in SEEDS if not same_seeds(BASE, seed)],
-            code=[f"{SRC}/{module}" for module in ("seeds.py", "stages/aggregate_seeds.py", "io.py", "cli.py")],
+            code=stage_code("aggregate_seeds", package=SRC),
         output:
             table=f"{AGGREGATE}/seeds.csv",
             by_seed=f"{AGGREGATE}/verdicts.csv",
@@ -160,7 +159,7 @@ else:
 rule archive_seeds:
     default_target: True
     input:
-        code=[f"{SRC}/{module}" for module in ("archive.py", "stages/archive.py")],
+        code=stage_code("archive", package=SRC),
         results=AGGREGATE_OUTPUTS,
         seed_tables=[f"{AGGREGATE}/{table}" for table in SEED_TABLES],
     output:

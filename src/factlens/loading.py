@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 
 import torch
-from transformers import AutoTokenizer
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -37,6 +36,8 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
 
 def load_tokenizer(name_or_path: str):
     """The model's tokenizer, set up for left padding with a pad token (BOS when it has none)."""
+    from transformers import AutoTokenizer  # here: stages that only place tensors need not import it
+
     tokenizer = AutoTokenizer.from_pretrained(name_or_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -4,7 +4,6 @@ method): resampling the units a metric averages over (pairs, athletes, tokens)."
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import bootstrap
 
 CONFIDENCE = 0.95
 
@@ -15,6 +14,10 @@ def bootstrap_interval(samples, statistic, resamples: int = 1000, seed: int = 0)
     samples = tuple(np.asarray(sample, float) for sample in samples)
     if len(samples[0]) < 2:
         return (np.nan, np.nan)
+    # imported here: the workflow's parse (every snakemake call) imports the claims that
+    # use this module, and scipy.stats alone takes seconds to import
+    from scipy.stats import bootstrap
+
     result = bootstrap(samples, statistic, paired=True, vectorized=True, n_resamples=resamples,
                        method="percentile", confidence_level=CONFIDENCE,
                        random_state=np.random.default_rng(seed))

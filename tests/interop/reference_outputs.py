@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from factlens.activations import ActivationStore
+from factlens.sae.activations import ActivationStore
 from factlens.sae.saving import CONFIG_FILE, load_sae
 
 ROWS = 256

@@ -4,8 +4,7 @@
 
 rule cache_activations:
     input:
-        code("activations.py", "corpora.py", "organism.py", "loading.py",
-             "stages/cache_activations.py"),
+        code("cache_activations"),
         model=MODEL if ORGANISM else [],
         corpus=lambda w: corpus_input(w.split),
     output:

@@ -4,7 +4,7 @@
 
 rule archive_results:
     input:
-        code("archive.py", "stages/archive.py"),
+        code("archive"),
         results=analysis_results,
         report=rules.build_report.output,
         verdicts=rules.claim_verdicts.output,

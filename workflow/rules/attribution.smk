@@ -24,9 +24,7 @@ for label, (hook, arch, coefficient) in {
 
 rule attribute_latents:
     input:
-        code("attribution.py", "statistics.py", "intervention.py", "subspace.py", "patching.py", "prompts.py",
-             "loading.py", "tokenizer.py", "world.py", "sae/__init__.py", "sae/base.py",
-             "sae/saving.py", "sae/jumprelu.py", "stages/attribute_latents.py"),
+        code("attribute_latents"),
         prompts=PROMPTS,
         model=MODEL if ORGANISM else [],
         saes=[str(Path(sae).parent) for sae in (UPSTREAM_SAE, *DOWNSTREAM_SAES.values())],

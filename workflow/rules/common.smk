@@ -16,14 +16,15 @@ RESULTS = config["resultsdir"]
 ORGANISM = config["model"]["name"] == "organism"
 MODEL = f"{WORK}/model" if ORGANISM else config["model"]["name"]
 
-from factlens.checkpoint import CHECKPOINT_FILES
-from factlens.claims import CLAIM_KEYS
-from factlens.seeds import seeds_summaries
+from factlens.organism.checkpoint import CHECKPOINT_FILES
+from factlens.pipeline.claims import CLAIM_KEYS
+from factlens.pipeline.code import stage_code
+from factlens.pipeline.seeds import seeds_summaries
 
 if ORGANISM:
     # A world that cannot be balanced stops here, before any rule runs, naming the keys.
-    from factlens.organism_checks import check_organism_hooks
-    from factlens.world import check_world_settings
+    from factlens.organism.checks import check_organism_hooks
+    from factlens.organism.world import check_world_settings
 
     check_world_settings(config["world"])
     # a depth or block type the configured hooks do not fit stops here too, naming the key
@@ -42,10 +43,10 @@ def folder(path):
     return os.path.dirname(path)
 
 
-def code(*modules):
-    """The package modules a job runs (editing one reruns exactly the jobs using it)."""
-    common = ("__init__.py", "__main__.py", "cli.py", "io.py", "stages/common.py")
-    return [str(SRC / m) for m in (*common, *modules)]
+def code(stage):
+    """The package modules `python -m factlens <stage>` runs, found from its imports
+    (factlens.pipeline.code): editing one reruns exactly the jobs whose stage imports it."""
+    return stage_code(stage, package=SRC)
 
 
 def as_json(section):

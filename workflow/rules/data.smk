@@ -3,7 +3,7 @@
 
 rule prepare_world:
     input:
-        code("world.py", "corpus.py", "stages/prepare_world.py"),
+        code("prepare_world"),
     output:
         athletes=f"{WORK}/world/athletes.csv",
         train=f"{WORK}/world/corpus_train.txt",
@@ -33,7 +33,7 @@ rule prepare_world:
 
 rule train_tokenizer:
     input:
-        code("tokenizer.py", "world.py", "stages/train_tokenizer.py"),
+        code("train_tokenizer"),
         corpus=rules.prepare_world.output.tokenizer_corpus,
         athletes=rules.prepare_world.output.athletes,
     output:

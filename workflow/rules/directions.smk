@@ -4,7 +4,7 @@
 
 checkpoint choose_illusion_sites:
     input:
-        code("sites.py", "blocks.py", "patching.py", "stages/choose_sites.py"),
+        code("choose_sites"),
         patching=rules.patch_facts.output.table,
         probes=rules.probe_sport.output.table,
     output:
@@ -30,9 +30,7 @@ checkpoint choose_illusion_sites:
 
 rule check_directions:
     input:
-        code("das.py", "intervention.py", "editing.py", "illusion.py", "subspace.py", "sites.py",
-             "prompts.py", "loading.py", "tokenizer.py", "world.py", "sae/__init__.py", "sae/base.py",
-             "sae/saving.py", "stages/check_directions.py"),
+        code("check_directions"),
         prompts=PROMPTS,
         model=MODEL if ORGANISM else [],
         sae=lambda w: site_sweep(w.hook),
@@ -73,7 +71,7 @@ rule check_directions:
 
 rule summarise_directions:
     input:
-        code("illusion.py", "stages/summarise_directions.py"),
+        code("summarise_directions"),
         sites=rules.choose_illusion_sites.output.table,
         tables=lambda w: [path for path in direction_checks(w) if path.endswith(".csv")],
     output:

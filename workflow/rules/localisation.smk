@@ -6,8 +6,7 @@ PROMPTS = rules.prepare_prompts.output.prompts
 
 rule probe_sport:
     input:
-        code("probing.py", "blocks.py", "prompts.py", "loading.py", "intervention.py", "subspace.py",
-             "stages/probe_sport.py"),
+        code("probe_sport"),
         prompts=PROMPTS,
         scores=rules.prepare_prompts.output.scores,
         model=MODEL if ORGANISM else [],
@@ -42,8 +41,7 @@ rule probe_sport:
 
 rule patch_facts:
     input:
-        code("patching.py", "blocks.py", "prompts.py", "tokenizer.py", "loading.py", "world.py",
-             "stages/patch_facts.py"),
+        code("patch_facts"),
         prompts=PROMPTS,
         scores=rules.prepare_prompts.output.scores,
         model=MODEL if ORGANISM else [],

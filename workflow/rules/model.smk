@@ -16,9 +16,7 @@ LOAD_ORGANISM = (
 
 rule train_model:
     input:
-        code("organism.py", "organism_summary.py", "evaluation.py", "prompts.py", "tokenizer.py",
-             "loading.py", "world.py", "corpus.py", "stages/train_model.py"),
-        [str(SRC / m) for m in ("checkpoint.py", "stages/load_organism.py")] if CHECKPOINT else [],
+        code("load_organism" if CHECKPOINT else "train_model"),
         [f"{CHECKPOINT}/{name}" for name in CHECKPOINT_FILES] if CHECKPOINT else [],
         tokenizer=rules.train_tokenizer.output.tokenizer,
         athletes=rules.prepare_world.output.athletes,
@@ -55,7 +53,7 @@ rule train_model:
 
 rule archive_checkpoint:
     input:
-        code("checkpoint.py", "stages/archive_checkpoint.py"),
+        code("archive_checkpoint"),
         model=rules.train_model.output.model,
         loss_curve=rules.train_model.output.loss_curve,
     output:

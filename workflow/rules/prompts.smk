@@ -3,8 +3,7 @@
 
 rule prepare_prompts:
     input:
-        code("prompts.py", "evaluation.py", "athletes.py", "loading.py", "tokenizer.py",
-             "world.py", "stages/prepare_prompts.py"),
+        code("prepare_prompts"),
         model=MODEL if ORGANISM else [],
         athletes=(rules.prepare_world.output.athletes if ORGANISM
                   else config["prompts"]["athletes_csv"]),

@@ -10,13 +10,9 @@ CONVERGENCE = [path for path in [config["report"].get("convergence")] if path an
 CLAIMS = list(CLAIM_KEYS)
 
 
-REPORT_CODE = ("report.py", "claims.py", "sae_claims.py", "illusion_claims.py", "illusion.py", "sites.py", "patching.py",
-               "editing.py", "intervention.py", "subspace.py", "statistics.py", "seeds.py")
-
-
 rule claim_verdicts:
     input:
-        code(*REPORT_CODE, "stages/claim_verdicts.py"),
+        code("claim_verdicts"),
         results=analysis_results,
     output:
         verdicts=f"{RESULTS}/report/verdicts.csv",
@@ -39,7 +35,7 @@ rule claim_verdicts:
 
 rule build_report:
     input:
-        code(*REPORT_CODE, "stages/build_report.py"),
+        code("build_report"),
         results=analysis_results,
         seeds=SEEDS_SUMMARY,
         convergence=CONVERGENCE,

@@ -10,9 +10,7 @@ wildcard_constraints:
 
 rule train_sae:
     input:
-        code("sae/__init__.py", "sae/base.py", "sae/relu.py", "sae/gated.py",
-             "sae/jumprelu.py", "sae/topk.py", "sae/train.py", "sae/saving.py",
-             "activations.py", "loading.py", "stages/train_sae.py"),
+        code("train_sae"),
         store=f"{store('train', '{hook}')}/manifest.json",
     output:
         # one folder per coefficient inside (cfg.json, sae_weights.safetensors)
@@ -53,10 +51,7 @@ rule train_sae:
 # zero-ablated losses are loaded or computed once and shared by every SAE at that hook.
 rule evaluate_saes:
     input:
-        code("sae/__init__.py", "sae/base.py", "sae/relu.py", "sae/gated.py",
-             "sae/jumprelu.py", "sae/topk.py", "sae/metrics.py", "sae/saving.py",
-             "activations.py", "corpora.py", "splicing.py", "loading.py",
-             "stages/evaluate_sae.py"),
+        code("evaluate_sae"),
         sweeps=lambda w: [sweep_dir(hook, arch) for hook, arch in sweeps() if hook == w.hook],
         store=f"{store('heldout', '{hook}')}/manifest.json",
         corpus=corpus_input("heldout"),
@@ -91,7 +86,7 @@ rule evaluate_saes:
 
 rule summarise_saes:
     input:
-        code("sae/metrics.py", "sae/pareto.py", "statistics.py", "stages/summarise_saes.py"),
+        code("summarise_saes"),
         metrics=expand(rules.evaluate_saes.output.table, hook=SITES),
         sequences=expand(rules.evaluate_saes.output.sequences, hook=SITES),
     output:

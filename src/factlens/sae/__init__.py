@@ -1,13 +1,4 @@
-"""Sparse autoencoders: baseline ReLU, Gated, JumpReLU and TopK (docs/references.md §2-3)."""
-
-from factlens.sae.base import SparseAutoencoder
-from factlens.sae.gated import GatedSAE
-from factlens.sae.jumprelu import JumpReLUSAE
-from factlens.sae.relu import ReLUSAE
-from factlens.sae.topk import TopKSAE
-
-ARCHITECTURES: dict[str, type[SparseAutoencoder]] = {
-    cls.architecture: cls for cls in (ReLUSAE, GatedSAE, JumpReLUSAE, TopKSAE)
-}
-
-__all__ = ["ARCHITECTURES", "GatedSAE", "JumpReLUSAE", "ReLUSAE", "SparseAutoencoder", "TopKSAE"]
+"""Sparse autoencoders: baseline ReLU, Gated, JumpReLU and TopK (docs/references.md §2-3);
+their training (train), the activation stores they train on (activations, corpora), the
+spliced-in evaluation (splicing, metrics), the Pareto comparisons (pareto), saving in
+SAELens's format (saving), the convergence study and the SAE papers' claims."""

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from factlens.sae_claims import faithfulness_claims, sae_claims
+from factlens.sae.claims import faithfulness_claims, sae_claims
 
-# the claims whose headline is an SAE verdict's number (factlens.sae_claims)
+# the claims whose headline is an SAE verdict's number (factlens.sae.claims)
 HEADLINE_KEYS = ("pareto_gated", "pareto_jumprelu", "shrinkage", "jumprelu_vs_gated", "jumprelu_vs_topk")
 SWEEP_COLUMNS = ["hook_name", "architecture", "sparsity_coefficient", "l0", "fvu", "loss_recovered",
                  "delta_lm_loss", "dead_fraction", "training_tokens"]

@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from factlens.io import atomic_path, write_json
-from factlens.sae import ARCHITECTURES, SparseAutoencoder
+from factlens.sae.architectures import ARCHITECTURES, SparseAutoencoder
 
 CONFIG_FILE = "cfg.json"
 WEIGHTS_FILE = "sae_weights.safetensors"
