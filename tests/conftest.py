@@ -150,8 +150,8 @@ def run_real_model(folder: Path, model: Path) -> RealModelRun:
     """A model name instead of the organism: a tiny random GPT-2 saved to a folder stands in
     for `gpt2` (no downloads in tests); athletes come from the shipped CSV, and the SAEs'
     text from a Hugging Face dataset saved to disk (one split, sliced in two). Only the SAEs
-    attribution needs, and the direction checks at the chosen roles only: the organism's
-    runs cover the sweeps."""
+    attribution needs, and the direction checks at the chosen roles and one fixed site: the
+    organism's runs cover the sweeps."""
     from datasets import Dataset
 
     from workflow_runs import SMOKE, clone_repository, snakemake
@@ -169,7 +169,8 @@ def run_real_model(folder: Path, model: Path) -> RealModelRun:
                                         "heldout_split": "train[80%:]"}
     config["sae"]["sites"][0]["sweep"] = {"standard": [0.1], "jumprelu": [0.01]}
     config["sae"]["sites"][1]["sweep"] = {"jumprelu": [0.01]}
-    config["directions"].update(sweep="roles", sites=[])
+    config["directions"].update(sweep="roles", sites=[{"hook": "blocks.1.hook_resid_post",
+                                                       "position": "final name token"}])
     path = folder / "gpt2.yaml"
     path.write_text(yaml.safe_dump(config))
     result = snakemake(clone, config=path, timeout=RUN_TIMEOUT)

@@ -55,7 +55,7 @@ def test_an_sae_evaluated_on_another_hooks_store_is_refused(smoke_run, tmp_path,
     monkeypatch.chdir(smoke_run)
     out = tmp_path / "metrics.csv"
     refused(["evaluate-sae", "--model", f"{SMOKE_WORK}/model", "--device", "cpu",
-             "--saes", f"{SMOKE_WORK}/saes/blocks.0.mlp.hook_post/standard/0.2",
+             "--saes", f"{SMOKE_WORK}/saes/blocks.0.mlp.hook_post/jumprelu/0.01",
              "--store", f"{SMOKE_WORK}/activations/heldout/blocks.1.hook_resid_post",
              "--corpus", f"{SMOKE_WORK}/world/corpus_heldout.txt", "--table", str(out),
              "--sequences", str(tmp_path / "sequences.parquet")],
