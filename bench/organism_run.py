@@ -26,7 +26,7 @@ from factlens.organism.corpus import epoch_documents  # noqa: E402
 from factlens.facts.evaluation import fact_accuracy  # noqa: E402
 from factlens.loading import load_tokenizer  # noqa: E402
 from factlens.organism.training import OrganismSettings, organism_config, pack_documents, train_organism  # noqa: E402
-from factlens.organism.summary import summarise_organism  # noqa: E402
+from factlens.facts.organism_summary import summarise_organism  # noqa: E402
 from factlens.pipeline.stages.common import parse_settings  # noqa: E402
 from factlens.organism.world import SPORTS, WorldSettings, draw_athletes, example_athlete  # noqa: E402
 

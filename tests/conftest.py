@@ -98,6 +98,7 @@ def tiny_model_dirs(tmp_path_factory, tiny_tokenizer):
 # selected tests need at once, in background threads, before its first test; the other
 # tests run meanwhile and each fixture waits for its own run.
 WORKFLOW_RUNS = ("smoke_run", "seeds_run", "real_model_run")
+WORKFLOW_RUNS_BY_END = ("real_model_run", "smoke_run", "seeds_run")  # the order they finish
 RUN_TIMEOUT = 2400  # s: three runs share two cores
 
 
@@ -223,6 +224,10 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if set(WORKFLOW_RUNS) & set(item.fixturenames) or item.module.__name__ in WORKFLOW_MODULES:
             item.add_marker(pytest.mark.slow)
+    # While the runs go on, the tests that need none; then each run's tests in the order the
+    # runs finish (smoke, real model, seeds), so that no test waits while another could run.
+    items.sort(key=lambda item: max((WORKFLOW_RUNS_BY_END.index(name) + 1 for name in WORKFLOW_RUNS_BY_END
+                                     if name in item.fixturenames), default=0))
 
 
 def pytest_collection_finish(session):

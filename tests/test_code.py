@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from factlens.pipeline.code import PACKAGE, modules_run_by, stage_code
+from factlens.pipeline.code import PACKAGE, imported_names, module_file, modules_run_by, stage_code
 from factlens.pipeline.cli import stage_names
 
 
@@ -53,3 +53,26 @@ def test_imports_are_followed_through_packages_and_inside_functions(tmp_path):
 def test_every_stage_command_has_its_code():
     for command in stage_names():
         assert stage_code(command.replace("-", "_"))
+
+
+# The package's subjects from the bottom up: a module may import its own level or below.
+LAYERS = ("organism", "facts", "sae", "illusion", "attribution", "pipeline")
+
+
+def layer(module: str) -> int:
+    """0 for the shared top-level modules, then the subject folders in LAYERS' order."""
+    parts = module.split(".")
+    return LAYERS.index(parts[1]) + 1 if len(parts) > 2 and parts[1] in LAYERS else 0
+
+
+def test_no_import_runs_back_up_the_layers():
+    upward = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = ".".join(("factlens", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
+        if module in ("factlens.__main__",):  # the entry point calls the pipeline's command line
+            continue
+        for name in imported_names(path):
+            if name.startswith("factlens.") and module_file(name) is not None and layer(name) > layer(module):
+                upward.append(f"{module} -> {name}")
+    assert upward == []
+    assert layer("factlens.sae.train") > layer("factlens.facts.prompts") > layer("factlens.io") == 0

@@ -27,9 +27,9 @@ def longer_config(tmp_path: Path, more: str) -> str:
     ("steps"), so that the rule under test has a middle; only that, so nothing else reruns."""
     config = yaml.safe_load((REPO / SMOKE).read_text())
     if more == "tokens":
-        config["activations"]["train_tokens"] = 60000
+        config["activations"]["train_tokens"] = 20000  # 20 shards: a middle to kill in
     else:
-        config["sae"]["sites"][0]["training"] = {"steps": 1000, "checkpoint_every": 100}
+        config["sae"]["sites"][0]["training"] = {"steps": 400, "checkpoint_every": 100}
     path = tmp_path / "longer.yaml"
     path.write_text(yaml.safe_dump(config))
     return str(path)

@@ -16,7 +16,7 @@ from factlens.organism.checkpoint import CHECKPOINT_FILES, check_checkpoint
 from factlens.io import atomic_path, save_figure, write_json, write_table
 from factlens.loading import load_tokenizer
 from factlens.organism.training import OrganismSettings
-from factlens.organism.summary import summarise_organism
+from factlens.facts.organism_summary import summarise_organism
 from factlens.pipeline.stages.common import parse_settings, schema_defaults, settings_argument
 from factlens.pipeline.stages.train_model import plot_training
 

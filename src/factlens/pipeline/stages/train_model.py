@@ -17,7 +17,7 @@ from factlens.facts.evaluation import fact_accuracy  # noqa: E402
 from factlens.io import atomic_path, save_figure, write_json, write_table  # noqa: E402
 from factlens.loading import load_tokenizer  # noqa: E402
 from factlens.organism.training import OrganismSettings, smoothed, train_organism  # noqa: E402
-from factlens.organism.summary import summarise_organism  # noqa: E402
+from factlens.facts.organism_summary import summarise_organism  # noqa: E402
 from factlens.pipeline.stages.common import parse_settings, schema_defaults, settings_argument  # noqa: E402
 from factlens.organism.world import SPORTS, WorldSettings, example_athlete  # noqa: E402
 
