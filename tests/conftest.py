@@ -195,8 +195,17 @@ def background_runs(request, tmp_path_factory):
     if not runs:
         yield {}
         return
-    with ThreadPoolExecutor(max_workers=len(runs)) as pool:
-        yield {name: pool.submit(run) for name, run in runs.items()}
+    import torch
+
+    # the runs' jobs fill both cores; torch's second thread in this process would only spin
+    # against them (the in-process tests took several times longer), so one while they go
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+            yield {name: pool.submit(run) for name, run in runs.items()}
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")
