@@ -95,10 +95,13 @@ def tiny_model_dirs(tmp_path_factory, tiny_tokenizer):
 
 # The whole-DAG runs, by the fixture that returns each. They are independent, and each one's
 # critical path leaves a core idle much of the time, so the session starts every run its
-# selected tests need at once, in background threads, before its first test; the other
-# tests run meanwhile and each fixture waits for its own run.
+# selected tests need at once, in background threads, before its first test. The smoke run
+# goes at normal priority and its tests first, because they are a serial chain (restarts,
+# reruns, clones); the seeds and real-model runs go niced and fill the cores around that
+# chain and the tests that need no run; their own tests come last.
 WORKFLOW_RUNS = ("smoke_run", "seeds_run", "real_model_run")
-WORKFLOW_RUNS_BY_END = ("real_model_run", "smoke_run", "seeds_run")  # the order they finish
+TEST_ORDER = ("smoke_run", None, "real_model_run", "seeds_run")  # None: tests that need no run
+BACKGROUND_NICENESS = 10
 RUN_TIMEOUT = 2400  # s: three runs share two cores
 
 
@@ -132,10 +135,11 @@ def run_seeds(folder: Path) -> SeedsRun:
     (clone / "seeds.yaml").write_text(yaml.safe_dump(
         {"base": "config/smoke.yaml", "seeds": [0, 1], "workdir": "work/seeds-smoke",
          "resultsdir": "results/seeds-smoke"}))
-    result = snakemake(clone, "-s", "workflow/seeds.smk", config="seeds.yaml", timeout=RUN_TIMEOUT)
+    result = snakemake(clone, "-s", "workflow/seeds.smk", config="seeds.yaml", timeout=RUN_TIMEOUT,
+                       niceness=BACKGROUND_NICENESS)
     assert result.returncode == 0, result.stderr[-4000:]
     left_for_the_base_run = planned_jobs(snakemake(clone, "--dry-run"))
-    result = snakemake(clone, timeout=RUN_TIMEOUT)
+    result = snakemake(clone, timeout=RUN_TIMEOUT, niceness=BACKGROUND_NICENESS)
     assert result.returncode == 0, result.stderr[-4000:]
     seed_0 = clone / "results" / "smoke"
     return SeedsRun(clone, left_for_the_base_run, digests(seed_0), (seed_0 / "MANIFEST.json").read_text())
@@ -174,7 +178,7 @@ def run_real_model(folder: Path, model: Path) -> RealModelRun:
                                                        "position": "final name token"}])
     path = folder / "gpt2.yaml"
     path.write_text(yaml.safe_dump(config))
-    result = snakemake(clone, config=path, timeout=RUN_TIMEOUT)
+    result = snakemake(clone, config=path, timeout=RUN_TIMEOUT, niceness=BACKGROUND_NICENESS)
     assert result.returncode == 0, result.stderr[-4000:]
     return RealModelRun(clone, model, dataset)
 
@@ -233,10 +237,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if set(WORKFLOW_RUNS) & set(item.fixturenames) or item.module.__name__ in WORKFLOW_MODULES:
             item.add_marker(pytest.mark.slow)
-    # While the runs go on, the tests that need none; then each run's tests in the order the
-    # runs finish (smoke, real model, seeds), so that no test waits while another could run.
-    items.sort(key=lambda item: max((WORKFLOW_RUNS_BY_END.index(name) + 1 for name in WORKFLOW_RUNS_BY_END
-                                     if name in item.fixturenames), default=0))
+    # the smoke run's tests, then those that need no run, then the niced runs' (TEST_ORDER)
+    items.sort(key=lambda item: max((TEST_ORDER.index(name) for name in WORKFLOW_RUNS if name in item.fixturenames),
+                                    default=TEST_ORDER.index(None)))
 
 
 def pytest_collection_finish(session):

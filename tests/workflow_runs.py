@@ -35,10 +35,12 @@ def environment() -> dict:
 
 
 def snakemake(directory: Path, *arguments: str, config: str | Path = SMOKE,
-              timeout: int = 900) -> subprocess.CompletedProcess:
-    """`snakemake --cores 2 --configfile CONFIG ARGUMENTS` in a clone."""
+              timeout: int = 900, niceness: int = 0) -> subprocess.CompletedProcess:
+    """`snakemake --cores 2 --configfile CONFIG ARGUMENTS` in a clone (with its jobs at a
+    lower CPU priority for `niceness` > 0)."""
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--configfile", str(config), "--cores", "2", *arguments],
+        [*(["nice", "-n", str(niceness)] if niceness else []),
+         sys.executable, "-m", "snakemake", "--configfile", str(config), "--cores", "2", *arguments],
         cwd=directory, capture_output=True, text=True, env=environment(), timeout=timeout)
 
 
