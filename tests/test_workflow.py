@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from snakemake.utils import validate
 
 from conftest import REPO
-from workflow_runs import clone_repository, digests, factlens, planned_jobs, snakemake
+from workflow_runs import digests, factlens, planned_jobs, snakemake
 
 SMOKE = REPO / "config" / "smoke.yaml"
 CLAIM_TITLES = ("an early MLP looks the sport up at the final name token", "linear probes read the sport",
