@@ -65,6 +65,17 @@ def test_gated_equals_jumprelu_with_derived_threshold():
     assert torch.allclose(sae.encode(X), expected, atol=1e-6)
 
 
+def test_an_indicator_is_the_comparison_as_floats_without_gradient():
+    from factlens.sae.base import indicator
+    a = torch.randn(8, 5, requires_grad=True)
+    b = torch.randn(5)
+    for condition, expected in (("gt", a > b), ("lt", a < b)):
+        mask = indicator(condition, a, b)
+        assert mask.dtype == torch.float32 and not mask.requires_grad
+        assert torch.equal(mask, expected.float())
+    assert torch.equal(indicator("gt", a, 0.0), (a > 0).float())
+
+
 def test_jumprelu_straight_through_gradients_follow_the_rectangle_kernel():
     eps = 0.1
     sae = JumpReLUSAE(1, 1, bandwidth=eps, threshold_init=0.5)
@@ -129,9 +140,34 @@ def test_topk_keeps_exactly_k_latents():
         TopKSAE(6, 4, k=5)
 
 
-def test_topk_auxiliary_loss_reconstructs_the_error_with_dead_latents_only():
-    sae = randomised(TopKSAE(6, 12, k=2, aux_k=3, dead_tokens=100))
-    x = X[:4]  # 4 tokens x 2 active: at least 4 of the 12 latents stay silent
+@pytest.mark.parametrize("k", [1, 3, 4, 12])
+def test_a_top_k_code_decodes_as_its_dense_code_in_value_and_gradient(k):
+    """48 latents: k <= 3 decode as a sum of decoder rows (embedding bag), k >= 4 through
+    the dense code; both equal the dense code times the decoder, with the same gradients."""
+    from factlens.sae.topk import SPARSE_DECODE_RATIO, decode_top_k, top_k
+    assert SPARSE_DECODE_RATIO == 16
+    generator = torch.Generator().manual_seed(k)
+    rows = torch.randn(48, 6, generator=generator).requires_grad_()
+    pre = torch.randn(32, 48, generator=generator).requires_grad_()
+    upstream = torch.randn(32, 6, generator=generator)
+    values, indices = top_k(pre, k)
+    decode_top_k(values, indices, rows).backward(upstream)
+    grads = rows.grad.clone(), pre.grad.clone()
+    rows.grad, pre.grad = None, None
+    # independent: keep each row's k largest pre-activations by sorting, then a dense matmul
+    order = pre.detach().argsort(-1, descending=True)[:, :k]
+    mask = torch.zeros(32, 48).scatter(-1, order, 1.0)
+    dense = torch.relu(pre) * mask
+    (dense @ rows).backward(upstream)
+    torch.testing.assert_close(decode_top_k(*top_k(pre, k), rows), dense @ rows)
+    torch.testing.assert_close(grads[0], rows.grad)
+    torch.testing.assert_close(grads[1], pre.grad)
+
+
+@pytest.mark.parametrize("d_sae", [12, 64])  # the dense and the row-sum decode (k * 16 <= d_sae)
+def test_topk_auxiliary_loss_reconstructs_the_error_with_dead_latents_only(d_sae):
+    sae = randomised(TopKSAE(6, d_sae, k=2, aux_k=3, dead_tokens=100))
+    x = X[:4]  # 4 tokens x 2 active: at least 4 of the latents stay silent
     loss, parts, latents = sae.loss(x, 0.0)  # 4 tokens: nothing is dead yet
     assert parts["auxiliary"] == 0 and parts["dead_fraction"] == 0
     silent = ~(latents > 0).any(0)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from factlens.sae.base import SparseAutoencoder
+from factlens.sae.base import SparseAutoencoder, indicator
 
 
 class _JumpReLUAndStep(torch.autograd.Function):
@@ -24,21 +24,21 @@ class _JumpReLUAndStep(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, z, theta, eps):
-        active = z > theta
+        active = indicator("gt", z, theta)  # H(z - theta) as 0/1 floats
         ctx.save_for_backward(z, theta, active)
         ctx.eps = eps
-        return torch.where(active, z, 0.0), active.to(z.dtype)
+        return z * active, active
 
     @staticmethod
     def backward(ctx, grad_f, grad_step):
         z, theta, active = ctx.saved_tensors
-        grad_z = torch.where(active, grad_f, 0.0)  # H passes no gradient to z
+        grad_z = grad_f * active  # H passes no gradient to z
         # d f / d theta = -(theta / eps) K(.),  d H / d theta = -(1 / eps) K(.), with
-        # K((z - theta) / eps) = 1[|z - theta| < eps / 2]; fused into few elementwise
-        # passes (bench/sae_step_peers.py: ~15% off the step at batch 4096 x 512 -> 4096)
-        in_kernel = (z - theta).abs_() < 0.5 * ctx.eps
+        # K((z - theta) / eps) = 1[|z - theta| < eps / 2]; in few elementwise passes, with
+        # float masks instead of bool masks and `where` (bench/sae_step.py)
+        in_kernel = indicator("lt", (z - theta).abs_(), 0.5 * ctx.eps)
         upstream = torch.addcmul(grad_step, grad_f, theta)  # theta * grad_f + grad_step
-        grad_theta = torch.where(in_kernel, upstream, 0.0).sum_to_size(theta.shape)
+        grad_theta = upstream.mul_(in_kernel).sum_to_size(theta.shape)
         return grad_z, grad_theta.mul_(-1.0 / ctx.eps), None
 
 
