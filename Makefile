@@ -57,8 +57,8 @@ organism-seeds: setup
 # The SAE convergence study (config/sae-convergence.yaml): the default's sweeps at the
 # residual site retrained for 1x, 2x, 4x and 8x the default's tokens with the archived
 # organism, aggregated in results/sae-convergence/ (CONVERGENCE.md, tables, figure); the
-# default report reads its headlines (report.convergence). 1x-4x took 56 minutes on 2
-# cores; 8x adds about 40.
+# default report reads its headlines (report.convergence). 2x, 4x and 8x take about 90
+# minutes on 2 cores (1x is the default run).
 sae-convergence: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s workflow/convergence.smk --cores $(CORES) --configfile config/sae-convergence.yaml --workflow-profile profiles/default $(QUIET)
 
