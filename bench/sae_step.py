@@ -8,13 +8,23 @@ decoder forward and its backward into the gate (the frozen decoder gets no weigh
 gradient): eight. We time exactly those matmuls alone, then a whole training step
 (loss, backward, decoder projection, Adam, renormalisation), and report the step's
 share of matmul throughput. `--profile` shows where the remaining time goes.
+
+`--against COMMIT` instead times each architecture's whole step with today's code and
+with that commit's, in alternating fresh processes (best of `--rounds`), and prints the
+ratios: a code change's effect on the step, side by side on the same machine.
 """
 
 import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import torch
 
-from common import best_times_interleaved
+from common import REPO, best_times_interleaved
 from factlens.sae.architectures import ARCHITECTURES
 from factlens.sae.train import training_step
 
@@ -49,6 +59,40 @@ def whole_step(architecture: str, batch: int, n: int, m: int):
     return run
 
 
+ARCHITECTURES_TIMED = ("standard", "gated", "jumprelu", "topk")
+
+
+def step_times(batch: int, n: int, width: float) -> dict[str, float]:
+    """Fastest whole step (seconds) of each architecture, in this process's code."""
+    return {architecture: best_times_interleaved(
+        {"step": whole_step(architecture, batch, n, int(width * n * (1.5 if architecture == "standard" else 1)))},
+        rounds=3)["step"] for architecture in ARCHITECTURES_TIMED}
+
+
+def against(commit: str, args: argparse.Namespace) -> None:
+    """Today's step against `commit`'s, in alternating processes."""
+    flags = ["--batch", str(args.batch), "--d-in", str(args.d_in), "--width", str(args.width),
+             "--threads", str(args.threads), "--steps-json"]
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = subprocess.run(["git", "-C", str(REPO), "archive", commit, "src"], capture_output=True,
+                              check=True).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=tree, check=True)
+        sources = {commit: Path(tmp) / "src", "today": REPO / "src"}
+        best = {label: {} for label in sources}
+        for _ in range(args.rounds):
+            for label, source in sources.items():
+                run = subprocess.run([sys.executable, __file__, *flags], capture_output=True, text=True,
+                                     check=True, env={**os.environ, "PYTHONPATH": str(source)})
+                for architecture, seconds in json.loads(run.stdout.splitlines()[-1]).items():
+                    best[label][architecture] = min(seconds, best[label].get(architecture, float("inf")))
+    print(f"batch {args.batch}, d_in {args.d_in}, float32, {args.threads} threads; best of {args.rounds} "
+          f"alternating processes")
+    print(f"{'architecture':10s} {commit[:10]:>10s} {'today':>10s} {'ratio':>7s}")
+    for architecture in ARCHITECTURES_TIMED:
+        old, new = best[commit][architecture], best["today"][architecture]
+        print(f"{architecture:10s} {old * 1e3:8.2f}ms {new * 1e3:8.2f}ms {new / old:7.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batch", type=int, default=2048)
@@ -56,11 +100,18 @@ def main() -> None:
     parser.add_argument("--width", type=float, default=4.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--profile", action="store_true", help="print where the time goes")
+    parser.add_argument("--against", metavar="COMMIT", help="time the whole step against this commit's code")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating processes per code (--against)")
+    parser.add_argument("--steps-json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.against:
+        return against(args.against, args)
+    if args.steps_json:
+        return print(json.dumps(step_times(args.batch, args.d_in, args.width)))
     print(f"batch {args.batch}, d_in {args.d_in}, float32, {args.threads} threads")
     print(f"{'architecture':10s} {'latents':>7s} {'matmuls':>10s} {'step':>10s} {'share':>7s}")
-    for architecture in ("standard", "gated", "jumprelu", "topk"):
+    for architecture in ARCHITECTURES_TIMED:
         m = int(args.width * args.d_in * (1.5 if architecture == "standard" else 1))
         # alternating rounds, so a slow spell of the machine hits both alike
         times = best_times_interleaved({

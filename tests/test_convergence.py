@@ -70,4 +70,12 @@ def test_the_report_shows_each_sae_headline_at_every_training_length():
     assert "This run's SAEs train on 0.61M tokens each" in text and "(../sae-convergence/CONVERGENCE.md)" in text
     assert "| pareto_gated | 0.4 [0.35, 0.45] (yes) | 0.52 [0.47, 0.57] (yes) |" in text
     assert "| shrinkage    | 0.74 (yes)" in text and "0.8 (no)" in text
+    # the summary gives each SAE claim's verdict at the longest length ('-': not studied)
+    other = Claim(key="probes", title="P", source="s", table=pd.DataFrame({"x": [1]}), replicated=False,
+                  summary="no", rule="r")
+    flipped = headlines({"pareto_gated": [0.40, 0.80]}, width=0.1).assign(verdict=["yes", "no"])
+    text = render_report([*claims, other], pd.DataFrame({"m": [1]}), "organism", False,
+                         convergence=(flipped, "c.md", 614400.0))
+    assert "| claim | source | replicated | with 2x the SAE training |" in text
+    assert "| [G](#pareto_gated) | s | yes | **no** |" in text and "| [P](#probes) | s | **no** | - |" in text
     assert "convergence" not in render_report(claims, pd.DataFrame({"m": [1]}), "organism", False)

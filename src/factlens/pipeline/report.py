@@ -95,13 +95,25 @@ def convergence_lines(headlines: pd.DataFrame, link: str, default_tokens: float)
             table.reset_index().to_markdown(index=False)]
 
 
+def bold_no(verdict: str) -> str:
+    return "**no**" if verdict == "no" else verdict
+
+
+def longest_training_verdicts(headlines: pd.DataFrame) -> tuple[int, dict[str, str]]:
+    """The convergence study's longest training length and each SAE claim's verdict there."""
+    longest = int(headlines["multiplier"].max())
+    at_longest = headlines[headlines["multiplier"] == longest]
+    return longest, dict(zip(at_longest["key"], at_longest["verdict"]))
+
+
 def render_report(claims: list[Claim], setup: pd.DataFrame, model_name: str, organism: bool,
                   seeds: list[tuple[pd.DataFrame, str]] = (),
                   convergence: tuple[pd.DataFrame, str, float] | None = None) -> str:
     """REPORT.md: a summary table of verdicts, then one section per claim. `seeds`: runs
     over seeds, each (its seeds.csv, the link to its SEEDS.md); a claim's count over seeds
     comes from the first of them that checks it. `convergence`: the convergence study's
-    headlines, the link to its CONVERGENCE.md and this run's SAE training tokens."""
+    headlines, the link to its CONVERGENCE.md and this run's SAE training tokens (the
+    summary then gives each SAE claim's verdict at the study's longest length too)."""
     over_seeds = {}
     for table, link in seeds:
         for _, row in table.iterrows():
@@ -117,12 +129,17 @@ def render_report(claims: list[Claim], setup: pd.DataFrame, model_name: str, org
         lines += ["", f"The claims were also checked over seeds ({runs}); the last column says in how "
                   "many seeds each claim replicated, from the first of these runs that checks it "
                   "('-': none does)."]
+    longest = longest_training_verdicts(convergence[0]) if convergence is not None else None
     header = "| claim | source | replicated |" + (" over seeds |" if seeds else "")
-    lines += ["", header, "|---" * (4 if seeds else 3) + "|"]
+    if longest is not None:
+        header += f" with {longest[0]}x the SAE training |"
+    lines += ["", header, "|---" * (3 + bool(seeds) + (longest is not None)) + "|"]
     for c in claims:
-        row = f"| [{c.title}](#{c.key}) | {c.source} | {c.verdict if c.verdict != 'no' else '**no**'} |"
+        row = f"| [{c.title}](#{c.key}) | {c.source} | {bold_no(c.verdict)} |"
         if seeds:
             row += f" {replicated_in(over_seeds[c.key][0]) if c.key in over_seeds else '-'} |"
+        if longest is not None:
+            row += f" {bold_no(longest[1].get(c.key, '-'))} |"
         lines.append(row)
     if convergence is not None:
         lines += convergence_lines(*convergence)
