@@ -9,6 +9,8 @@ gradient): eight. We time exactly those matmuls alone, then a whole training ste
 (loss, backward, decoder projection, Adam, renormalisation), and report the step's
 share of matmul throughput. `--profile` shows where the remaining time goes.
 
+`--kernels` times the elementwise choices behind the steps (bool or float masks, `where`
+or a multiply, the top-k decode as a sum of rows or a dense matmul, for k = 1-64).
 `--against COMMIT` instead times each architecture's whole step with today's code and
 with that commit's, in alternating fresh processes (best of `--rounds`), and prints the
 ratios: a code change's effect on the step, side by side on the same machine.
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from common import REPO, best_times_interleaved
+from common import REPO, best_time, best_times_interleaved
 from factlens.sae.architectures import ARCHITECTURES
 from factlens.sae.train import training_step
 
@@ -64,9 +66,39 @@ ARCHITECTURES_TIMED = ("standard", "gated", "jumprelu", "topk")
 
 def step_times(batch: int, n: int, width: float) -> dict[str, float]:
     """Fastest whole step (seconds) of each architecture, in this process's code."""
-    return {architecture: best_times_interleaved(
-        {"step": whole_step(architecture, batch, n, int(width * n * (1.5 if architecture == "standard" else 1)))},
-        rounds=3)["step"] for architecture in ARCHITECTURES_TIMED}
+    return {architecture: best_time(
+        whole_step(architecture, batch, n, int(width * n * (1.5 if architecture == "standard" else 1))),
+        repeats=6, warmup=2) for architecture in ARCHITECTURES_TIMED}
+
+
+def kernels(batch: int, n: int, m: int) -> None:
+    """The elementwise choices behind the SAE steps, timed side by side at [batch x m]:
+    masks as bool or float tensors, and a top-k code decoded as a sum of decoder rows
+    (factlens.sae.topk.decode_top_k below its crossover) or through the dense code."""
+    import torch.nn.functional as F
+    from factlens.sae.topk import dense_code, top_k
+
+    z, other = torch.randn(batch, m), torch.randn(batch, m)
+    threshold, mask, out = torch.rand(m) * 0.1, z > 0, torch.empty(batch, m)
+    pairs = {
+        "comparison": {"bool, then float": lambda: (z > threshold).to(z.dtype),
+                       "into a float tensor": lambda: torch.gt(z, threshold, out=out)},
+        "fired over the batch": {"bool .any(0)": lambda: (z > 0).any(0), "amax(0) > 0": lambda: z.amax(0) > 0},
+        "apply a mask": {"torch.where": lambda: torch.where(mask, z, 0.0), "multiply": lambda: z * other}}
+    print(f"[{batch} x {m}], float32, {torch.get_num_threads()} threads (ms, best of alternating rounds)")
+    for what, variants in pairs.items():
+        times = best_times_interleaved(variants, rounds=5)
+        print(f"{what:22s} " + "   ".join(f"{name} {t * 1e3:6.2f}" for name, t in times.items()))
+    rows = torch.randn(m, n, requires_grad=True)
+    upstream = torch.randn(batch, n)
+    print(f"top-k decode, forward and backward, {m} latents x {n}:")
+    for k in (1, 2, 4, 8, 16, 32, 64):
+        values, indices = top_k(torch.randn(batch, m), k)
+        values.requires_grad_()
+        times = best_times_interleaved({
+            "rows": lambda: F.embedding_bag(indices, rows, per_sample_weights=values, mode="sum").backward(upstream),
+            "dense": lambda: (dense_code(values, indices, m) @ rows).backward(upstream)}, rounds=3)
+        print(f"  k = {k:2d}: row sum {times['rows'] * 1e3:6.2f}   dense {times['dense'] * 1e3:6.2f}")
 
 
 def against(commit: str, args: argparse.Namespace) -> None:
@@ -102,9 +134,13 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="print where the time goes")
     parser.add_argument("--against", metavar="COMMIT", help="time the whole step against this commit's code")
     parser.add_argument("--rounds", type=int, default=3, help="alternating processes per code (--against)")
+    parser.add_argument("--kernels", action="store_true",
+                        help="time the mask and top-k decode choices instead of whole steps")
     parser.add_argument("--steps-json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.kernels:
+        return kernels(args.batch, args.d_in, int(args.width * args.d_in))
     if args.against:
         return against(args.against, args)
     if args.steps_json:

@@ -18,7 +18,7 @@ def indicator(condition: str, a: torch.Tensor, b: torch.Tensor | float) -> torch
     """1.0 where `a <condition> b` ("gt" or "lt") and 0.0 elsewhere, as a float tensor without
     gradient. Written straight into a float tensor, a comparison costs a third of the
     bool comparison plus conversion, and multiplying by it a tenth of a `torch.where`,
-    on the [batch x latents] tensors of a CPU step (bench/sae_step.py, docs/benchmarks.md)."""
+    on the [batch x latents] tensors of a CPU step (`bench/sae_step.py --kernels`)."""
     a = a.detach()
     return getattr(torch, condition)(a, b, out=torch.empty_like(a))
 

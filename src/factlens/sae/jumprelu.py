@@ -35,7 +35,7 @@ class _JumpReLUAndStep(torch.autograd.Function):
         grad_z = grad_f * active  # H passes no gradient to z
         # d f / d theta = -(theta / eps) K(.),  d H / d theta = -(1 / eps) K(.), with
         # K((z - theta) / eps) = 1[|z - theta| < eps / 2]; in few elementwise passes, with
-        # float masks instead of bool masks and `where` (bench/sae_step.py)
+        # float masks instead of bool masks and `where` (`bench/sae_step.py --kernels`)
         in_kernel = indicator("lt", (z - theta).abs_(), 0.5 * ctx.eps)
         upstream = torch.addcmul(grad_step, grad_f, theta)  # theta * grad_f + grad_step
         grad_theta = upstream.mul_(in_kernel).sum_to_size(theta.shape)

@@ -18,9 +18,9 @@ from factlens.sae.base import SparseAutoencoder
 
 # A top-k code decodes as a sum of k decoder rows per token (an embedding-bag sum, whose
 # backward touches only those rows) while k <= latents / SPARSE_DECODE_RATIO; above that a
-# dense matmul of the scattered code is faster (bench/sae_step.py: at 2048 tokens x 512
-# latents x 128 dims, forward and backward take 1.6 / 4.9 / 8.0 ms sparse against 12-16 ms
-# dense at k = 1 / 8 / 16; even at k = 32, 2x slower at 64).
+# dense matmul of the scattered code is faster (`bench/sae_step.py --kernels`: at 2048
+# tokens x 512 latents x 128 dims, forward and backward take 1.6-2.0 / 4.9-5.8 / 8.0-8.5 ms
+# as a row sum against 12-18 ms dense at k = 1 / 8 / 16; about even at k = 32, 2x slower at 64).
 SPARSE_DECODE_RATIO = 16
 
 
