@@ -79,3 +79,20 @@ def test_the_report_shows_each_sae_headline_at_every_training_length():
     assert "| claim | source | replicated | with 2x the SAE training |" in text
     assert "| [G](#pareto_gated) | s | yes | **no** |" in text and "| [P](#probes) | s | **no** | - |" in text
     assert "convergence" not in render_report(claims, pd.DataFrame({"m": [1]}), "organism", False)
+
+
+def test_a_run_headline_reads_only_the_studied_sites():
+    """The 1x run is the whole default, with more sites than a study of one: its headline
+    must be the extreme over the studied sites only, as every longer run's is."""
+    from factlens.sae.convergence import run_headlines
+
+    saes = REPO / "results" / "default" / "saes"
+    equal_l0 = pd.read_csv(saes / "at_equal_l0.csv")
+    pairs = equal_l0[(equal_l0["architecture"] == "jumprelu") & (equal_l0["reference"] == "gated")]
+    for hooks in (["blocks.1.hook_resid_post"], ["blocks.0.hook_mlp_out"],
+                  ["blocks.1.hook_resid_post", "blocks.0.hook_mlp_out"]):
+        headline = run_headlines(saes, hooks).set_index("key").loc["jumprelu_vs_gated"]
+        expected = pairs.loc[pairs["hook_name"].isin(hooks), "delta_lm_loss_ratio"].max()
+        assert headline["value"] == pytest.approx(expected)
+    # the two sites disagree, so the filter is what decides
+    assert pairs.groupby("hook_name")["delta_lm_loss_ratio"].max().nunique() == 2

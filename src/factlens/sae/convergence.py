@@ -47,10 +47,15 @@ def study_config(base: dict, multiplier: int, hooks: list[str], checkpoint: str,
     return config
 
 
-def run_headlines(saes: Path) -> pd.DataFrame:
-    """Each SAE claim's headline number and its interval, from one run's SAE tables."""
-    claims = [*sae_claims(pd.read_csv(saes / "sweep.csv"), pd.read_csv(saes / "l0_at_equal_loss_recovered.csv")),
-              *faithfulness_claims(pd.read_csv(saes / "at_equal_l0.csv"))]
+def run_headlines(saes: Path, hooks: list[str]) -> pd.DataFrame:
+    """Each SAE claim's headline number and its interval, from one run's SAE tables, at
+    the sites of `hooks` only: a claim's headline is its extreme over every site it reads,
+    so a run with more sites (the 1x run is the whole default) must not add any."""
+    tables = {name: pd.read_csv(saes / f"{name}.csv")
+              for name in ("sweep", "l0_at_equal_loss_recovered", "at_equal_l0")}
+    tables = {name: table[table["hook_name"].isin(hooks)] for name, table in tables.items()}
+    claims = [*sae_claims(tables["sweep"], tables["l0_at_equal_loss_recovered"]),
+              *faithfulness_claims(tables["at_equal_l0"])]
     return pd.DataFrame([{"key": claim.key, "metric": claim.metric, "verdict": claim.verdict,
                           "value": claim.value, "low": claim.value_low, "high": claim.value_high,
                           "line": claim.line} for claim in claims if claim.key in HEADLINE_KEYS])

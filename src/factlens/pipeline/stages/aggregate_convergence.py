@@ -93,7 +93,7 @@ def run(args) -> None:
     for multiplier, folder in sorted(runs.items()):
         sweep = pd.read_csv(folder / "sweep.csv")
         sweeps.append(sweep[sweep["hook_name"].isin(args.hooks)][SWEEP_COLUMNS].assign(multiplier=multiplier))
-        headlines.append(run_headlines(folder).assign(multiplier=multiplier))
+        headlines.append(run_headlines(folder, args.hooks).assign(multiplier=multiplier))
     sweep, headlines = pd.concat(sweeps, ignore_index=True), pd.concat(headlines, ignore_index=True)
     shifts = doubling_shifts(headlines)
     converged = converged_multiplier(shifts)
