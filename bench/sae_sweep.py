@@ -5,7 +5,9 @@ torch and transformers, read the activation store, drew its own batches and trai
 SAE. Now one job trains all coefficients of an architecture at a site in one pass over
 the same batches. This script runs three layouts side by side on the same store, with
 the same SAEs and steps, two processes at a time (the default's 2 cores), and prints
-each layout's wall time and the ratios:
+each layout's wall time, its job time (the processes' times summed: what the stage
+costs whatever the scheduling) and the ratios. By default it runs the whole stage (every
+SAE site of config/config.yaml, as the workflow does); `--hooks` picks sites:
 
 - before: one process per SAE, with the code of the commit before the change
   (`--before`, exported from git), as the default ran until then;
@@ -65,21 +67,28 @@ def sweep_commands(config: dict, hook: str, out: Path, steps: int | None, layout
     return commands
 
 
-def wall_time(commands: list[list[str]], parallel: int, source: Path | None = None) -> float:
-    """Wall time of running `commands`, `parallel` at a time (with the package from
-    `source`/src when given)."""
+def run_timed(command: list[str], env: dict) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    if result.returncode:
+        raise SystemExit(result.stderr[-2000:])
+    return time.perf_counter() - start
+
+
+def wall_and_job_time(commands: list[list[str]], parallel: int, source: Path | None = None) -> tuple[float, float]:
+    """Wall time of running `commands`, `parallel` at a time in the given order (with the
+    package from `source`/src when given), and the sum of the processes' own times."""
     env = {**os.environ, **({"PYTHONPATH": str(source / "src")} if source else {})}
     start = time.perf_counter()
     with ThreadPoolExecutor(parallel) as pool:
-        for result in pool.map(lambda c: subprocess.run(c, capture_output=True, text=True, env=env), commands):
-            if result.returncode:
-                raise SystemExit(result.stderr[-2000:])
-    return time.perf_counter() - start
+        job_times = list(pool.map(lambda c: run_timed(c, env), commands))
+    return time.perf_counter() - start, sum(job_times)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hook", default="blocks.1.hook_resid_post")
+    parser.add_argument("--hooks", nargs="+", default=None,
+                        help="SAE sites to train (default: every site of the config, the whole stage).")
     parser.add_argument("--steps", type=int, default=None, help="Steps per SAE (default: the config's).")
     parser.add_argument("--parallel", type=int, default=2, help="Processes at a time (the cores).")
     parser.add_argument("--layouts", nargs="+", default=["before", "per-sae", "per-sweep"],
@@ -87,10 +96,13 @@ def main() -> None:
     parser.add_argument("--before", default="4d49691",
                         help="The commit whose code the 'before' layout runs (the last one-SAE-per-job code).")
     args = parser.parse_args()
-    if not (STORE / args.hook / "manifest.json").exists():
-        raise SystemExit(f"no activation store at {STORE / args.hook}: run the default replication first")
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    times = {}
+    hooks = args.hooks or [site["hook"] for site in config["sae"]["sites"]]
+    for hook in hooks:
+        if not (STORE / hook / "manifest.json").exists():
+            raise SystemExit(f"no activation store at {STORE / hook}: run the default replication first")
+    print(f"sites: {', '.join(hooks)}", flush=True)
+    times, job_times = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         source = None
         if "before" in args.layouts:
@@ -100,13 +112,16 @@ def main() -> None:
                                      capture_output=True, check=True).stdout
             subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
         for layout in args.layouts:
-            commands = sweep_commands(config, args.hook, Path(tmp) / layout, args.steps, layout)
-            times[layout] = wall_time(commands, args.parallel, source if layout == "before" else None)
+            commands = [command for hook in hooks
+                        for command in sweep_commands(config, hook, Path(tmp) / layout, args.steps, layout)]
+            times[layout], job_times[layout] = wall_and_job_time(commands, args.parallel,
+                                                                 source if layout == "before" else None)
             print(f"{layout:>9}: {len(commands):2d} processes, {times[layout]:6.1f} s wall "
-                  f"({args.parallel} at a time)", flush=True)
+                  f"({args.parallel} at a time), {job_times[layout]:6.1f} s job time", flush=True)
     for layout in ("before", "per-sae"):
         if layout in times and "per-sweep" in times:
-            print(f"per-sweep / {layout}: {times['per-sweep'] / times[layout]:.2f}")
+            print(f"per-sweep / {layout}: wall {times['per-sweep'] / times[layout]:.2f}, "
+                  f"job time {job_times['per-sweep'] / job_times[layout]:.2f}")
 
 
 if __name__ == "__main__":
