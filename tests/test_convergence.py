@@ -96,3 +96,37 @@ def test_a_run_headline_reads_only_the_studied_sites():
         assert headline["value"] == pytest.approx(expected)
     # the two sites disagree, so the filter is what decides
     assert pairs.groupby("hook_name")["delta_lm_loss_ratio"].max().nunique() == 2
+
+
+def test_the_aggregate_pools_sites_into_each_headline_and_keeps_each_site_alone(tmp_path):
+    """Two identical 'lengths' (the archived default twice): each pooled headline is the
+    largest of the sites' own, nothing moves between them, and the sweep gains the dense
+    share of latents."""
+    import argparse
+
+    from factlens.pipeline.stages import aggregate_convergence
+
+    saes = REPO / "results" / "default" / "saes"
+    hooks = ["blocks.1.hook_resid_post", "blocks.0.hook_mlp_out"]
+    out = {name: tmp_path / name for name in ("sweep.csv", "headlines.csv", "by_site.csv", "doubling.csv",
+                                              "CONVERGENCE.md", "convergence.png")}
+    aggregate_convergence.run(argparse.Namespace(
+        runs=[f"1={saes}", f"2={saes}"], hooks=hooks, sweep=out["sweep.csv"], headlines=out["headlines.csv"],
+        by_site=out["by_site.csv"], shifts=out["doubling.csv"], markdown=out["CONVERGENCE.md"],
+        figure=out["convergence.png"]))
+    headlines, by_site = pd.read_csv(out["headlines.csv"]), pd.read_csv(out["by_site.csv"])
+    assert set(by_site["hook_name"]) == set(hooks)
+    for key in ("pareto_gated", "pareto_jumprelu", "jumprelu_vs_gated", "jumprelu_vs_topk"):
+        pooled = headlines.loc[headlines["key"] == key, "value"]
+        assert pooled.to_numpy() == pytest.approx([by_site.loc[by_site["key"] == key, "value"].max()] * 2)
+    shifts = pd.read_csv(out["doubling.csv"])
+    assert (shifts["shift"] == 0).all()
+    sweep = pd.read_csv(out["sweep.csv"])
+    default = pd.read_csv(saes / "sweep.csv")
+    assert len(sweep) == 2 * default["hook_name"].isin(hooks).sum()
+    assert sweep["dense_fraction"].to_numpy() == pytest.approx((sweep["dense_latents"] / sweep["d_sae"]).to_numpy(),
+                                                             rel=1e-5)
+    assert sweep["dense_fraction"].max() > 0
+    text = out["CONVERGENCE.md"].read_text()
+    assert "## Each site alone" in text and "| pareto_gated      | blocks.0.hook_mlp_out" in text
+    assert out["convergence.png"].stat().st_size > 10_000 and (tmp_path / "convergence.pdf").exists()

@@ -53,6 +53,7 @@ rule aggregate_convergence:
     output:
         sweep=f"{AGGREGATE}/sweep.csv",
         headlines=f"{AGGREGATE}/headlines.csv",
+        by_site=f"{AGGREGATE}/headlines_by_site.csv",
         shifts=f"{AGGREGATE}/doubling.csv",
         summary=f"{AGGREGATE}/CONVERGENCE.md",
         figure=f"{AGGREGATE}/convergence.png",
@@ -72,7 +73,8 @@ rule aggregate_convergence:
         runtime=5,
     shell:
         "python -m factlens aggregate-convergence --runs {params.runs} --hooks {params.hooks}"
-        " --sweep {output.sweep:q} --headlines {output.headlines:q} --shifts {output.shifts:q}"
+        " --sweep {output.sweep:q} --headlines {output.headlines:q} --by-site {output.by_site:q}"
+        " --shifts {output.shifts:q}"
         " --markdown {output.summary:q} --figure {output.figure:q} 2> {log:q}"
 
 

@@ -18,8 +18,15 @@ from factlens.sae.claims import faithfulness_claims, sae_claims
 
 # the claims whose headline is an SAE verdict's number (factlens.sae.claims)
 HEADLINE_KEYS = ("pareto_gated", "pareto_jumprelu", "shrinkage", "jumprelu_vs_gated", "jumprelu_vs_topk")
-SWEEP_COLUMNS = ["hook_name", "architecture", "sparsity_coefficient", "l0", "fvu", "loss_recovered",
-                 "delta_lm_loss", "dead_fraction", "training_tokens"]
+SWEEP_COLUMNS = ["hook_name", "architecture", "sparsity_coefficient", "d_sae", "l0", "fvu", "loss_recovered",
+                 "delta_lm_loss", "dead_fraction", "dense_latents", "dense_fraction", "training_tokens"]
+
+
+def study_sweep(sweep: pd.DataFrame, hooks: list[str]) -> pd.DataFrame:
+    """One run's SAEs at the studied sites, with the share of latents that are dense
+    (firing on more than 10% of tokens; factlens.sae.metrics) beside the dead share."""
+    sweep = sweep[sweep["hook_name"].isin(hooks)]
+    return sweep.assign(dense_fraction=sweep["dense_latents"] / sweep["d_sae"])[SWEEP_COLUMNS]
 
 
 def study_config(base: dict, multiplier: int, hooks: list[str], checkpoint: str,

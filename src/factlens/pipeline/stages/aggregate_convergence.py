@@ -16,12 +16,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from factlens.io import save_figure, write_table, write_text  # noqa: E402
-from factlens.sae.convergence import (SWEEP_COLUMNS, converged_multiplier, doubling_shifts,  # noqa: E402
-                                      run_headlines)
+from factlens.sae.convergence import (converged_multiplier, doubling_shifts, run_headlines,  # noqa: E402
+                                      study_sweep)
 
 log = logging.getLogger("factlens.convergence")
 LABELS = {"standard": "ReLU (baseline)", "gated": "Gated", "jumprelu": "JumpReLU", "topk": "TopK"}
-METRICS = (("fvu", "FVU"), ("l0", "L0"), ("loss_recovered", "loss recovered"), ("dead_fraction", "dead latents"))
+METRICS = (("fvu", "FVU"), ("l0", "L0"), ("loss_recovered", "loss recovered"), ("dead_fraction", "dead latents"),
+           ("dense_fraction", "dense latents (> 10% of tokens)"))
 
 
 def add_arguments(parser) -> None:
@@ -30,6 +31,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--hooks", nargs="+", required=True, help="The studied sites.")
     parser.add_argument("--sweep", required=True, help="The output CSV: every SAE of every run.")
     parser.add_argument("--headlines", required=True, help="The output CSV: each claim's headline per run.")
+    parser.add_argument("--by-site", required=True,
+                        help="The output CSV: each claim's headline per run at each site alone.")
     parser.add_argument("--shifts", required=True, help="The output CSV: each doubling's shift per claim.")
     parser.add_argument("--markdown", required=True, help="The output summary (CONVERGENCE.md).")
     parser.add_argument("--figure", required=True, help="The output PNG (a PDF is written beside it).")
@@ -49,7 +52,7 @@ def convergence_figure(sweep: pd.DataFrame):
                 axis = axes[h * len(METRICS) + m, a]
                 part = sweep[(sweep["hook_name"] == hook) & (sweep["architecture"] == arch)]
                 sns.lineplot(data=part, x="training_tokens", y=metric, hue="sparsity_coefficient",
-                             marker="o", palette="viridis", ax=axis, legend=m == 0)
+                             marker="o", palette="viridis", errorbar=None, ax=axis, legend=m == 0)
                 axis.set(xscale="log", xlabel="training tokens", ylabel=label,
                          title=f"{LABELS[arch]}, {hook}" if m == 0 else "")
                 if metric == "l0":
@@ -58,24 +61,38 @@ def convergence_figure(sweep: pd.DataFrame):
     return figure
 
 
-def summary(headlines: pd.DataFrame, shifts: pd.DataFrame, converged: int | None, hooks: list[str],
-            tokens: dict[int, int]) -> str:
-    wide = headlines.pivot(index="key", columns="multiplier", values="value").reindex(headlines["key"].unique())
+def headline_table(headlines: pd.DataFrame, index: list[str], tokens: dict[int, int]) -> pd.DataFrame:
+    """Each headline as 'value [low, high]', one column per training length."""
     cells = headlines.assign(cell=[f"{v:.3g}" + ("" if pd.isna(lo) else f" [{lo:.3g}, {hi:.3g}]")
                                    for v, lo, hi in zip(headlines["value"], headlines["low"], headlines["high"])])
-    table = cells.pivot(index="key", columns="multiplier", values="cell").reindex(wide.index)
+    table = cells.pivot(index=index, columns="multiplier", values="cell")
     table.columns = [f"{m}x ({tokens[m] / 1e6:.2g}M tokens)" for m in table.columns]
+    return table
+
+
+def summary(headlines: pd.DataFrame, by_site: pd.DataFrame, shifts: pd.DataFrame, converged: int | None,
+            hooks: list[str], tokens: dict[int, int]) -> str:
+    wide = headlines.pivot(index="key", columns="multiplier", values="value").reindex(headlines["key"].unique())
+    table = headline_table(headlines, ["key"], tokens).reindex(wide.index)
+    keys = list(wide.index)
+    sites = headline_table(by_site, ["key", "hook_name"], tokens).reset_index()
+    sites = sites.sort_values(["key", "hook_name"], key=lambda c: c.map(keys.index) if c.name == "key" else c)
+    sites = sites.rename(columns={"hook_name": "site"})
     verdicts = headlines.pivot(index="key", columns="multiplier", values="verdict").reindex(wide.index)
     verdicts.columns = [f"{m}x" for m in verdicts.columns]
     lines = ["# SAE training length: how far from convergence", "",
              f"The default's SAE sweeps at {', '.join(hooks)} retrained for "
              f"{', '.join(f'{m}x' for m in sorted(tokens))} the default's training tokens, with the archived "
              "organism; everything else as in the default (`make sae-convergence`, "
-             "factlens.sae.convergence). Figure: `convergence.png` (FVU, L0, loss recovered and dead latents "
+             "factlens.sae.convergence). Figure: `convergence.png` (FVU, L0, loss recovered, dead and dense latents "
              "against training tokens, one line per coefficient).", "",
              "## Each SAE verdict's headline number (95% bootstrap interval)", "",
              table.reset_index().to_markdown(index=False), "",
              "## Verdicts", "", verdicts.reset_index().to_markdown(index=False), "",
+             "## Each site alone", "",
+             "A claim's headline above is its extreme over every matched level of every site; here each site's "
+             "own (blank: the site has no matched level at that length).", "",
+             sites.to_markdown(index=False), "",
              "## Does doubling the training still move the headline?", "",
              "`settled`: the headline moved by less than the width of its 95% interval at the longer "
              "length (blank: the headline has no interval).", "",
@@ -89,18 +106,21 @@ def summary(headlines: pd.DataFrame, shifts: pd.DataFrame, converged: int | None
 
 def run(args) -> None:
     runs = {int(m): Path(folder) for m, folder in (item.split("=", 1) for item in args.runs)}
-    sweeps, headlines = [], []
+    sweeps, headlines, by_site = [], [], []
     for multiplier, folder in sorted(runs.items()):
-        sweep = pd.read_csv(folder / "sweep.csv")
-        sweeps.append(sweep[sweep["hook_name"].isin(args.hooks)][SWEEP_COLUMNS].assign(multiplier=multiplier))
+        sweeps.append(study_sweep(pd.read_csv(folder / "sweep.csv"), args.hooks).assign(multiplier=multiplier))
         headlines.append(run_headlines(folder, args.hooks).assign(multiplier=multiplier))
+        by_site.extend(run_headlines(folder, [hook]).assign(multiplier=multiplier, hook_name=hook)
+                       for hook in args.hooks)
     sweep, headlines = pd.concat(sweeps, ignore_index=True), pd.concat(headlines, ignore_index=True)
+    by_site = pd.concat(by_site, ignore_index=True)
     shifts = doubling_shifts(headlines)
     converged = converged_multiplier(shifts)
     tokens = sweep.groupby("multiplier")["training_tokens"].max().to_dict()
     write_table(sweep, args.sweep)
     write_table(headlines, args.headlines)
+    write_table(by_site, args.by_site)
     write_table(shifts, args.shifts)
-    write_text(summary(headlines, shifts, converged, args.hooks, tokens), args.markdown)
+    write_text(summary(headlines, by_site, shifts, converged, args.hooks, tokens), args.markdown)
     save_figure(convergence_figure(sweep), args.figure)
     log.info("converged from %s", f"{converged}x" if converged else "no length measured")
