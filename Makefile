@@ -54,11 +54,11 @@ robustness: setup
 organism-seeds: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s workflow/seeds.smk --cores $(CORES) --configfile config/organism-seeds.yaml --workflow-profile profiles/default $(QUIET)
 
-# The SAE convergence study (config/sae-convergence.yaml): the default's sweeps at the
-# residual site retrained for 1x, 2x, 4x and 8x the default's tokens with the archived
+# The SAE convergence study (config/sae-convergence.yaml): the default's sweeps at both
+# SAE sites retrained for 1x, 2x, 4x and 8x the default's tokens with the archived
 # organism, aggregated in results/sae-convergence/ (CONVERGENCE.md, tables, figure); the
-# default report reads its headlines (report.convergence). 2x, 4x and 8x take about 90
-# minutes on 2 cores (1x is the default run).
+# default report reads its headlines (report.convergence). 2x, 4x and 8x take about 2 h
+# 15 min on 2 cores (1x is the default run).
 sae-convergence: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s workflow/convergence.smk --cores $(CORES) --configfile config/sae-convergence.yaml --workflow-profile profiles/default $(QUIET)
 
