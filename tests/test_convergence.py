@@ -130,3 +130,17 @@ def test_the_aggregate_pools_sites_into_each_headline_and_keeps_each_site_alone(
     text = out["CONVERGENCE.md"].read_text()
     assert "## Each site alone" in text and "| pareto_gated      | blocks.0.hook_mlp_out" in text
     assert out["convergence.png"].stat().st_size > 10_000 and (tmp_path / "convergence.pdf").exists()
+
+
+def test_a_single_length_is_not_called_unconverged():
+    """A run of one length (a check at 8x with another seed) measures no doubling, so its
+    summary must not claim anything about convergence."""
+    from factlens.pipeline.stages.aggregate_convergence import convergence_verdict
+
+    single = doubling_shifts(headlines({"pareto_gated": [0.7]}).assign(multiplier=8))
+    assert single.empty
+    assert convergence_verdict(single, converged_multiplier(single), 8).startswith("**No doubling measured")
+    moving = doubling_shifts(headlines({"pareto_gated": [0.40, 0.42, 0.44, 0.60]}))
+    assert convergence_verdict(moving, converged_multiplier(moving), 8).startswith("**Not converged within 8x")
+    settled = doubling_shifts(headlines({"pareto_gated": [0.40, 0.41, 0.41, 0.41]}))
+    assert convergence_verdict(settled, converged_multiplier(settled), 8).startswith("**Converged length:** from 1x")

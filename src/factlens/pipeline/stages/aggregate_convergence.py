@@ -70,6 +70,17 @@ def headline_table(headlines: pd.DataFrame, index: list[str], tokens: dict[int, 
     return table
 
 
+def convergence_verdict(shifts: pd.DataFrame, converged: int | None, longest: int) -> str:
+    if shifts.empty:
+        return ("**No doubling measured:** these runs include no length and its double, so they say nothing "
+                "about convergence (a check at the lengths above, not a study of their spacing).")
+    if converged is not None:
+        return (f"**Converged length:** from {converged}x the default's tokens on, no doubling measured here "
+                "moves any headline by more than its interval.")
+    return (f"**Not converged within {longest}x:** at least one headline still moves by more than its interval "
+            "when the training doubles from the longest lengths measured here.")
+
+
 def summary(headlines: pd.DataFrame, by_site: pd.DataFrame, shifts: pd.DataFrame, converged: int | None,
             hooks: list[str], tokens: dict[int, int]) -> str:
     wide = headlines.pivot(index="key", columns="multiplier", values="value").reindex(headlines["key"].unique())
@@ -97,10 +108,7 @@ def summary(headlines: pd.DataFrame, by_site: pd.DataFrame, shifts: pd.DataFrame
              "`settled`: the headline moved by less than the width of its 95% interval at the longer "
              "length (blank: the headline has no interval).", "",
              shifts.to_markdown(index=False, floatfmt=".3g"), "",
-             ("**Converged length:** from " + f"{converged}x" + " the default's tokens on, no doubling measured "
-              "here moves any headline by more than its interval." if converged is not None else
-              f"**Not converged within {max(tokens)}x:** at least one headline still moves by more than its "
-              "interval when the training doubles from the longest lengths measured here.")]
+             convergence_verdict(shifts, converged, max(tokens))]
     return "\n".join(lines) + "\n"
 
 
