@@ -113,7 +113,7 @@ def test_the_aggregate_pools_sites_into_each_headline_and_keeps_each_site_alone(
     aggregate_convergence.run(argparse.Namespace(
         runs=[f"1={saes}", f"2={saes}"], hooks=hooks, sweep=out["sweep.csv"], headlines=out["headlines.csv"],
         by_site=out["by_site.csv"], shifts=out["doubling.csv"], markdown=out["CONVERGENCE.md"],
-        figure=out["convergence.png"]))
+        figure=out["convergence.png"], setup="SAE seed 7 instead of 0"))
     headlines, by_site = pd.read_csv(out["headlines.csv"]), pd.read_csv(out["by_site.csv"])
     assert set(by_site["hook_name"]) == set(hooks)
     for key in ("pareto_gated", "pareto_jumprelu", "jumprelu_vs_gated", "jumprelu_vs_topk"):
@@ -128,6 +128,7 @@ def test_the_aggregate_pools_sites_into_each_headline_and_keeps_each_site_alone(
                                                              rel=1e-5)
     assert sweep["dense_fraction"].max() > 0
     text = out["CONVERGENCE.md"].read_text()
+    assert "with the archived organism; SAE seed 7 instead of 0 (factlens.sae.convergence)" in text
     assert "## Each site alone" in text and "| pareto_gated      | blocks.0.hook_mlp_out" in text
     assert out["convergence.png"].stat().st_size > 10_000 and (tmp_path / "convergence.pdf").exists()
 

@@ -61,6 +61,7 @@ rule aggregate_convergence:
     params:
         runs=" ".join(f"{m}={results}/saes" for m, results in RUNS.items()),
         hooks=" ".join(map(shlex.quote, config["hooks"])),
+        setup=lambda w: (f"--setup {shlex.quote(config['setup'])}" if config.get("setup") else ""),
     conda:
         "../environment.yml"
     log:
@@ -72,7 +73,7 @@ rule aggregate_convergence:
         mem_mb=1000,
         runtime=5,
     shell:
-        "python -m factlens aggregate-convergence --runs {params.runs} --hooks {params.hooks}"
+        "python -m factlens aggregate-convergence --runs {params.runs} --hooks {params.hooks} {params.setup}"
         " --sweep {output.sweep:q} --headlines {output.headlines:q} --by-site {output.by_site:q}"
         " --shifts {output.shifts:q}"
         " --markdown {output.summary:q} --figure {output.figure:q} 2> {log:q}"

@@ -29,6 +29,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--runs", nargs="+", required=True,
                         help="Each training length as MULTIPLIER=FOLDER (the run's results/saes).")
     parser.add_argument("--hooks", nargs="+", required=True, help="The studied sites.")
+    parser.add_argument("--setup", default="everything else as in the default (`make sae-convergence`)",
+                        help="How the runs differ from the default besides their length (CONVERGENCE.md).")
     parser.add_argument("--sweep", required=True, help="The output CSV: every SAE of every run.")
     parser.add_argument("--headlines", required=True, help="The output CSV: each claim's headline per run.")
     parser.add_argument("--by-site", required=True,
@@ -82,7 +84,7 @@ def convergence_verdict(shifts: pd.DataFrame, converged: int | None, longest: in
 
 
 def summary(headlines: pd.DataFrame, by_site: pd.DataFrame, shifts: pd.DataFrame, converged: int | None,
-            hooks: list[str], tokens: dict[int, int]) -> str:
+            hooks: list[str], tokens: dict[int, int], setup: str) -> str:
     wide = headlines.pivot(index="key", columns="multiplier", values="value").reindex(headlines["key"].unique())
     table = headline_table(headlines, ["key"], tokens).reindex(wide.index)
     keys = list(wide.index)
@@ -94,8 +96,7 @@ def summary(headlines: pd.DataFrame, by_site: pd.DataFrame, shifts: pd.DataFrame
     lines = ["# SAE training length: how far from convergence", "",
              f"The default's SAE sweeps at {', '.join(hooks)} retrained for "
              f"{', '.join(f'{m}x' for m in sorted(tokens))} the default's training tokens, with the archived "
-             "organism; everything else as in the default (`make sae-convergence`, "
-             "factlens.sae.convergence). Figure: `convergence.png` (FVU, L0, loss recovered, dead and dense latents "
+             f"organism; {setup} (factlens.sae.convergence). Figure: `convergence.png` (FVU, L0, loss recovered, dead and dense latents "
              "against training tokens, one line per coefficient).", "",
              "## Each SAE verdict's headline number (95% bootstrap interval)", "",
              table.reset_index().to_markdown(index=False), "",
@@ -129,6 +130,6 @@ def run(args) -> None:
     write_table(headlines, args.headlines)
     write_table(by_site, args.by_site)
     write_table(shifts, args.shifts)
-    write_text(summary(headlines, by_site, shifts, converged, args.hooks, tokens), args.markdown)
+    write_text(summary(headlines, by_site, shifts, converged, args.hooks, tokens, args.setup), args.markdown)
     save_figure(convergence_figure(sweep), args.figure)
     log.info("converged from %s", f"{converged}x" if converged else "no length measured")
