@@ -14,6 +14,7 @@ import seaborn as sns
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from factlens.io import save_figure, write_table, write_text  # noqa: E402
 from factlens.sae.convergence import (converged_multiplier, doubling_shifts, run_headlines,  # noqa: E402
@@ -45,6 +46,7 @@ def convergence_figure(sweep: pd.DataFrame):
     one line per coefficient."""
     sns.set_theme(style="whitegrid", context="paper")
     hooks = sorted(sweep["hook_name"].unique())
+    tokens = sorted(sweep["training_tokens"].unique())
     archs = [arch for arch in LABELS if arch in set(sweep["architecture"])]
     figure, axes = plt.subplots(len(hooks) * len(METRICS), len(archs), squeeze=False,
                                 figsize=(3.0 * len(archs), 2.2 * len(hooks) * len(METRICS)))
@@ -57,6 +59,8 @@ def convergence_figure(sweep: pd.DataFrame):
                              marker="o", palette="viridis", errorbar=None, ax=axis, legend=m == 0)
                 axis.set(xscale="log", xlabel="training tokens", ylabel=label,
                          title=f"{LABELS[arch]}, {hook}" if m == 0 else "")
+                axis.set_xticks(tokens, [f"{t / 1e6:.2g}M" for t in tokens])
+                axis.xaxis.set_minor_formatter(NullFormatter())  # only the lengths trained
                 if metric == "l0":
                     axis.set_yscale("log")
     figure.tight_layout()
