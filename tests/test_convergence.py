@@ -84,14 +84,15 @@ def test_the_report_shows_each_sae_headline_at_every_training_length():
 def test_a_run_headline_reads_only_the_studied_sites():
     """The 1x run is the whole default, with more sites than a study of one: its headline
     must be the extreme over the studied sites only, as every longer run's is."""
-    from factlens.sae.convergence import run_headlines
+    from factlens.sae.convergence import run_headlines, run_tables
 
     saes = REPO / "results" / "default" / "saes"
+    tables = run_tables(saes)
     equal_l0 = pd.read_csv(saes / "at_equal_l0.csv")
     pairs = equal_l0[(equal_l0["architecture"] == "jumprelu") & (equal_l0["reference"] == "gated")]
     for hooks in (["blocks.1.hook_resid_post"], ["blocks.0.hook_mlp_out"],
                   ["blocks.1.hook_resid_post", "blocks.0.hook_mlp_out"]):
-        headline = run_headlines(saes, hooks).set_index("key").loc["jumprelu_vs_gated"]
+        headline = run_headlines(tables, hooks).set_index("key").loc["jumprelu_vs_gated"]
         expected = pairs.loc[pairs["hook_name"].isin(hooks), "delta_lm_loss_ratio"].max()
         assert headline["value"] == pytest.approx(expected)
     # the two sites disagree, so the filter is what decides

@@ -54,12 +54,16 @@ def study_config(base: dict, multiplier: int, hooks: list[str], checkpoint: str,
     return config
 
 
-def run_headlines(saes: Path, hooks: list[str]) -> pd.DataFrame:
-    """Each SAE claim's headline number and its interval, from one run's SAE tables, at
-    the sites of `hooks` only: a claim's headline is its extreme over every site it reads,
-    so a run with more sites (the 1x run is the whole default) must not add any."""
-    tables = {name: pd.read_csv(saes / f"{name}.csv")
-              for name in ("sweep", "l0_at_equal_loss_recovered", "at_equal_l0")}
+def run_tables(saes: Path) -> dict[str, pd.DataFrame]:
+    """One run's SAE tables (its results/saes folder): the sweep and both comparisons."""
+    return {name: pd.read_csv(saes / f"{name}.csv") for name in ("sweep", "l0_at_equal_loss_recovered", "at_equal_l0")}
+
+
+def run_headlines(tables: dict[str, pd.DataFrame], hooks: list[str]) -> pd.DataFrame:
+    """Each SAE claim's headline number and its interval, from one run's SAE tables
+    (`run_tables`), at the sites of `hooks` only: a claim's headline is its extreme over
+    every site it reads, so a run with more sites (the 1x run is the whole default) must
+    not add any."""
     tables = {name: table[table["hook_name"].isin(hooks)] for name, table in tables.items()}
     claims = [*sae_claims(tables["sweep"], tables["l0_at_equal_loss_recovered"]),
               *faithfulness_claims(tables["at_equal_l0"])]

@@ -18,7 +18,7 @@ from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from factlens.io import save_figure, write_table, write_text  # noqa: E402
 from factlens.sae.convergence import (converged_multiplier, doubling_shifts, run_headlines,  # noqa: E402
-                                      study_sweep)
+                                      run_tables, study_sweep)
 
 log = logging.getLogger("factlens.convergence")
 LABELS = {"standard": "ReLU (baseline)", "gated": "Gated", "jumprelu": "JumpReLU", "topk": "TopK"}
@@ -100,8 +100,8 @@ def summary(headlines: pd.DataFrame, by_site: pd.DataFrame, shifts: pd.DataFrame
     lines = ["# SAE training length: how far from convergence", "",
              f"The default's SAE sweeps at {', '.join(hooks)} retrained for "
              f"{', '.join(f'{m}x' for m in sorted(tokens))} the default's training tokens, with the archived "
-             f"organism; {setup} (factlens.sae.convergence). Figure: `convergence.png` (FVU, L0, loss recovered, dead and dense latents "
-             "against training tokens, one line per coefficient).", "",
+             f"organism; {setup} (factlens.sae.convergence). Figure: `convergence.png` (FVU, L0, loss "
+             "recovered, dead and dense latents against training tokens, one line per coefficient).", "",
              "## Each SAE verdict's headline number (95% bootstrap interval)", "",
              table.reset_index().to_markdown(index=False), "",
              "## Verdicts", "", verdicts.reset_index().to_markdown(index=False), "",
@@ -121,9 +121,10 @@ def run(args) -> None:
     runs = {int(m): Path(folder) for m, folder in (item.split("=", 1) for item in args.runs)}
     sweeps, headlines, by_site = [], [], []
     for multiplier, folder in sorted(runs.items()):
-        sweeps.append(study_sweep(pd.read_csv(folder / "sweep.csv"), args.hooks).assign(multiplier=multiplier))
-        headlines.append(run_headlines(folder, args.hooks).assign(multiplier=multiplier))
-        by_site.extend(run_headlines(folder, [hook]).assign(multiplier=multiplier, hook_name=hook)
+        tables = run_tables(folder)
+        sweeps.append(study_sweep(tables["sweep"], args.hooks).assign(multiplier=multiplier))
+        headlines.append(run_headlines(tables, args.hooks).assign(multiplier=multiplier))
+        by_site.extend(run_headlines(tables, [hook]).assign(multiplier=multiplier, hook_name=hook)
                        for hook in args.hooks)
     sweep, headlines = pd.concat(sweeps, ignore_index=True), pd.concat(headlines, ignore_index=True)
     by_site = pd.concat(by_site, ignore_index=True)
