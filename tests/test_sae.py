@@ -113,6 +113,82 @@ def test_jumprelu_threshold_gradient_equals_the_kernel_formula_on_random_inputs(
     torch.testing.assert_close(theta.grad, expected, rtol=1e-5, atol=1e-4)
 
 
+def autograd_nodes(tensor):
+    """The names of the autograd nodes that `tensor` was computed through."""
+    names, stack, seen = set(), [tensor.grad_fn], set()
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.add(type(node).__name__)
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return names
+
+
+@pytest.mark.parametrize("architecture, fused_node", [("standard", "_ReLUCodeDecodedBackward"),
+                                                      ("gated", "_GatedCodeDecodedBackward")])
+@pytest.mark.parametrize("tokens, d_in, d_sae, coefficient", [(512, 32, 128, 0.1), (64, 6, 10, 0.0)])
+def test_the_fused_training_loss_is_the_plain_formula_bit_for_bit(architecture, fused_node, tokens, d_in,
+                                                                  d_sae, coefficient):
+    """The fused [tokens x latents] forward and hand-written backward give the loss, its
+    parts, the code and every gradient that autograd gives on the plain formula, exactly."""
+    import copy
+    generator = torch.Generator().manual_seed(1)
+    fused = ARCHITECTURES[architecture](d_in, d_sae)
+    with torch.no_grad():
+        for parameter in fused.parameters():
+            parameter.add_(0.05 * torch.randn(parameter.shape, generator=generator))
+    plain = copy.deepcopy(fused)
+    plain.fused_kernels = False
+    x = torch.randn(tokens, d_in, generator=generator) / d_in ** 0.5
+    results = {}
+    for name, sae in (("fused", fused), ("plain", plain)):
+        loss, parts, latents = sae.loss(x, coefficient)
+        loss.backward()
+        results[name] = loss, parts, latents, autograd_nodes(loss)
+    assert fused_node in results["fused"][3] and fused_node not in results["plain"][3]
+    assert 0 < torch.count_nonzero(results["fused"][2]) < results["fused"][2].numel()  # a sparse code
+    assert torch.equal(results["fused"][0], results["plain"][0])
+    assert all(torch.equal(results["fused"][1][key], results["plain"][1][key]) for key in results["plain"][1])
+    assert torch.equal(results["fused"][2], results["plain"][2])
+    for (name, parameter), other in zip(fused.named_parameters(), plain.parameters()):
+        assert torch.equal(parameter.grad, other.grad), name
+
+
+def test_the_fused_backward_passes_a_finite_difference_check():
+    """The hand-written backward of the fused functions, in float64, against central
+    differences (the gate's and ReLU's kinks are almost surely not within the step)."""
+    from factlens.sae.gated import _GatedCodeDecoded
+    from factlens.sae.relu import _ReLUCodeDecoded
+    generator = torch.Generator().manual_seed(2)
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=generator, dtype=torch.float64).requires_grad_()
+
+    x = torch.randn(16, 5, generator=generator, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda *p: _ReLUCodeDecoded.apply(x, *p)[:2],
+                                    (rand(5, 12), rand(12), rand(12, 5)))
+    gated = (rand(5, 12), rand(12), rand(12), rand(12), rand(12))
+    W_dec = rand(12, 5)
+    # f W_dec and the gate's L1 with respect to everything
+    assert torch.autograd.gradcheck(lambda W, o, b_gate, s, b_mag, W_dec: [_GatedCodeDecoded.apply(
+        x, W, o, b_gate, s.exp(), b_mag, W_dec)[i] for i in (0, 2)], (*gated, W_dec))
+    # the frozen decode of the gate's activity: to the encoder only (W_dec is a constant there)
+    assert torch.autograd.gradcheck(lambda W, o, b_gate, s, b_mag: _GatedCodeDecoded.apply(
+        x, W, o, b_gate, s.exp(), b_mag, W_dec.detach())[1], gated)
+
+
+def test_the_plain_formula_runs_under_autocast():
+    sae = ReLUSAE(6, 10)
+    assert sae.runs_fused_kernels(X)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not sae.runs_fused_kernels(X)
+        loss, _, _ = sae.loss(X, 0.1)
+    assert "_ReLUCodeDecodedBackward" not in autograd_nodes(loss)
+    assert not sae.runs_fused_kernels(X[None])  # leading axes beyond the tokens
+
+
 @pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
 def test_encoder_equals_the_papers_form_with_its_gradients(architecture):
     """x W_enc + (b_enc - b_dec W_enc), as computed, is (x - b_dec) W_enc + b_enc, values

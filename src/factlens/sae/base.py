@@ -14,6 +14,23 @@ import torch
 from torch import nn
 
 
+def latent_gradient(grad_decoded: torch.Tensor | None, W_dec: torch.Tensor,
+                    grad_sum: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    """The gradient reaching a [tokens x latents] code that was decoded by W_dec and summed
+    over latents, from those outputs' gradients: grad_decoded W_dec^T + grad_sum (one value
+    per token, broadcast over latents). A new tensor, which the caller may update in place."""
+    gradient = grad_decoded.mm(W_dec.t()) if grad_decoded is not None else torch.zeros_like(like)
+    if grad_sum is not None:
+        gradient += grad_sum[:, None]
+    return gradient
+
+
+def relu_backward_(gradient: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    """ReLU's backward in place: zero `gradient` where the ReLU's `output` is 0 (autograd's
+    own kernel for it, written into its input instead of a new tensor)."""
+    return torch.ops.aten.threshold_backward.grad_input(gradient, output, 0.0, grad_input=gradient)
+
+
 def indicator(condition: str, a: torch.Tensor, b: torch.Tensor | float) -> torch.Tensor:
     """1.0 where `a <condition> b` ("gt" or "lt") and 0.0 elsewhere, as a float tensor without
     gradient. Written straight into a float tensor, a comparison costs a third of the
@@ -29,6 +46,16 @@ class SparseAutoencoder(nn.Module, abc.ABC):
     architecture = "base"
     # Parameters that multiply the (scaled) input; folding multiplies them by the scale.
     input_weights = ("W_enc",)
+    # The ReLU, Gated and JumpReLU training losses run their [tokens x latents] part (encode,
+    # decode, sparsity sum) as one autograd function with a hand-written backward that
+    # updates its own buffers in place: the same ATen operations on the same operands as
+    # autograd runs on the plain formula, so the same numbers bit for bit
+    # (tests/test_sae.py), with fewer passes over memory (docs/benchmarks.md). False, or
+    # autocast, or inputs with more than one leading axis: the plain formula.
+    fused_kernels = True
+
+    def runs_fused_kernels(self, x: torch.Tensor) -> bool:
+        return self.fused_kernels and x.dim() == 2 and not torch.is_autocast_enabled(x.device.type)
 
     def __init__(self, d_in: int, d_sae: int, seed: int = 0):
         super().__init__()
@@ -56,10 +83,14 @@ class SparseAutoencoder(nn.Module, abc.ABC):
         Computed as x W_enc + (bias - b_dec W_enc): the batch x carries no gradient, so
         b_dec's gradient is a vector-matrix product instead of the batch-sized matmul
         that differentiating through (x - b_dec) costs (one of six in a step)."""
-        offset = -(self.b_dec @ self.W_enc)
         rows = x.reshape(-1, x.shape[-1])  # any leading axes (batch, position)
-        projected = torch.addmm(offset if bias is None else offset + bias, rows, self.W_enc)
+        projected = torch.addmm(self.encoder_offset(bias), rows, self.W_enc)
         return projected.reshape(*x.shape[:-1], -1)
+
+    def encoder_offset(self, bias: torch.Tensor | None = None) -> torch.Tensor:
+        """bias - b_dec W_enc: what `project` adds to x W_enc."""
+        offset = -(self.b_dec @ self.W_enc)
+        return offset if bias is None else offset + bias
 
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
         """(x - b_dec) W_enc + b_enc, on scaled inputs."""

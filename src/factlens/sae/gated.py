@@ -16,7 +16,41 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from factlens.sae.base import SparseAutoencoder, indicator
+from factlens.sae.base import SparseAutoencoder, indicator, latent_gradient, relu_backward_
+
+
+class _GatedCodeDecoded(torch.autograd.Function):
+    """From pi = x W_gate + offset: the code f = 1[pi + b_gate > 0] ReLU(pi scale + b_mag)
+    decoded (f W_dec), the gate's activity ReLU(pi + b_gate) decoded by a frozen W_dec and
+    summed per token, and f (without gradient); the [tokens x latents] backward in place
+    (base.fused_kernels)."""
+
+    @staticmethod
+    def forward(ctx, x, W_gate, offset, b_gate, scale, b_mag, W_dec):
+        projected = torch.addmm(offset, x, W_gate)
+        magnitude = torch.addcmul(b_mag, projected, scale).clamp_min_(0.0)
+        gate_activity = (projected + b_gate).clamp_min_(0.0)
+        gate = indicator("gt", gate_activity, 0.0)  # ReLU(pi_gate) > 0 iff pi_gate > 0
+        f = gate * magnitude
+        ctx.save_for_backward(x, W_dec, projected, scale, magnitude, gate_activity, gate, f)
+        ctx.mark_non_differentiable(f)
+        ctx.set_materialize_grads(False)
+        return f.mm(W_dec), gate_activity.mm(W_dec), gate_activity.sum(-1), f
+
+    @staticmethod
+    def backward(ctx, grad_decoded, grad_frozen_decoded, grad_l1, _):
+        x, W_dec, projected, scale, magnitude, gate_activity, gate, f = ctx.saved_tensors
+        # magnitude path: through the gate (a 0/1 mask) and the magnitude's ReLU
+        grad_magnitude = latent_gradient(grad_decoded, W_dec, None, f).mul_(gate)
+        relu_backward_(grad_magnitude, magnitude)
+        grad_b_mag, grad_scale = grad_magnitude.sum(0), (grad_magnitude * projected).sum(0)
+        # gate path: the frozen decoder and the L1 penalty, through ReLU(pi_gate)
+        grad_gate = relu_backward_(latent_gradient(grad_frozen_decoded, W_dec, grad_l1, f), gate_activity)
+        grad_b_gate = grad_gate.sum(0)
+        grad_projected = grad_magnitude.mul_(scale).add_(grad_gate)
+        grad_W_dec = f.t().mm(grad_decoded) if grad_decoded is not None else None
+        return (None, x.t().mm(grad_projected), grad_projected.sum(0), grad_b_gate, grad_scale, grad_b_mag,
+                grad_W_dec)
 
 
 class GatedSAE(SparseAutoencoder):
@@ -40,13 +74,18 @@ class GatedSAE(SparseAutoencoder):
         return indicator("gt", pi_gate, 0.0) * magnitude
 
     def loss(self, x: torch.Tensor, sparsity_coefficient: float) -> tuple[torch.Tensor, dict, torch.Tensor]:
-        pi_gate, magnitude = self.gate_and_magnitude(x)
-        f = indicator("gt", pi_gate, 0.0) * magnitude
-        reconstruction = self.reconstruction_error(x, self.decode(f))
-        gate_activity = torch.relu(pi_gate)
-        sparsity = gate_activity.sum(-1).mean()
-        frozen = gate_activity @ self.W_dec.detach() + self.b_dec.detach()
-        auxiliary = self.reconstruction_error(x, frozen)
+        if self.runs_fused_kernels(x):
+            decoded, frozen_decoded, gate_l1, f = _GatedCodeDecoded.apply(
+                x, self.W_enc, self.encoder_offset(), self.b_gate, self.r_mag.exp(), self.b_mag, self.W_dec)
+            x_hat = decoded + self.b_dec
+        else:
+            pi_gate, magnitude = self.gate_and_magnitude(x)
+            f = indicator("gt", pi_gate, 0.0) * magnitude
+            x_hat, gate_activity = self.decode(f), torch.relu(pi_gate)
+            frozen_decoded, gate_l1 = gate_activity @ self.W_dec.detach(), gate_activity.sum(-1)
+        reconstruction = self.reconstruction_error(x, x_hat)
+        sparsity = gate_l1.mean()
+        auxiliary = self.reconstruction_error(x, frozen_decoded + self.b_dec.detach())
         return reconstruction + sparsity_coefficient * sparsity + auxiliary, {
             "reconstruction": reconstruction, "sparsity": sparsity, "auxiliary": auxiliary}, f
 
