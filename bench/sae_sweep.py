@@ -6,8 +6,12 @@ SAE. Now one job trains all coefficients of an architecture at a site in one pas
 the same batches. This script runs three layouts side by side on the same store, with
 the same SAEs and steps, two processes at a time (the default's 2 cores), and prints
 each layout's wall time, its job time (the processes' times summed: what the stage
-costs whatever the scheduling) and the ratios. By default it runs the whole stage (every
-SAE site of config/config.yaml, as the workflow does); `--hooks` picks sites:
+costs whatever the scheduling), its CPU time (user + system: without the time other
+tenants of a shared machine take) and the ratios. By default it runs the whole stage
+(every SAE site of config/config.yaml, as the workflow does); `--hooks` picks sites. It
+runs site by site, the layouts back to back in alternating order, so that a drift in the
+machine's speed falls on every layout alike (two runs that timed each layout as a whole
+gave 0.49 and 0.58 on one day); a layout's stage wall time is the sum of its sites'.
 
 - before: one process per SAE, with the code of the commit before the change
   (`--before`, exported from git), as the default ran until then;
@@ -22,6 +26,7 @@ cache_activations`).
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -75,14 +80,20 @@ def run_timed(command: list[str], env: dict) -> float:
     return time.perf_counter() - start
 
 
-def wall_and_job_time(commands: list[list[str]], parallel: int, source: Path | None = None) -> tuple[float, float]:
-    """Wall time of running `commands`, `parallel` at a time in the given order (with the
-    package from `source`/src when given), and the sum of the processes' own times."""
+def timed_run(commands: list[list[str]], parallel: int, source: Path | None = None) -> dict[str, float]:
+    """Run `commands`, `parallel` at a time in the given order (with the package from
+    `source`/src when given): the wall time, the job time (the processes' wall times summed)
+    and the CPU time (their user + system time, which leaves out time the hypervisor gave to
+    other tenants of the machine)."""
     env = {**os.environ, **({"PYTHONPATH": str(source / "src")} if source else {})}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     with ThreadPoolExecutor(parallel) as pool:
         job_times = list(pool.map(lambda c: run_timed(c, env), commands))
-    return time.perf_counter() - start, sum(job_times)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return {"wall": wall, "job": sum(job_times), "cpu": cpu}
 
 
 def main() -> None:
@@ -102,7 +113,7 @@ def main() -> None:
         if not (STORE / hook / "manifest.json").exists():
             raise SystemExit(f"no activation store at {STORE / hook}: run the default replication first")
     print(f"sites: {', '.join(hooks)}", flush=True)
-    times, job_times = {}, {}
+    totals = {layout: {"wall": 0.0, "job": 0.0, "cpu": 0.0} for layout in args.layouts}
     with tempfile.TemporaryDirectory() as tmp:
         source = None
         if "before" in args.layouts:
@@ -111,17 +122,24 @@ def main() -> None:
             archive = subprocess.run(["git", "-C", str(REPO), "archive", args.before, "src", "workflow"],
                                      capture_output=True, check=True).stdout
             subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
-        for layout in args.layouts:
-            commands = [command for hook in hooks
-                        for command in sweep_commands(config, hook, Path(tmp) / layout, args.steps, layout)]
-            times[layout], job_times[layout] = wall_and_job_time(commands, args.parallel,
-                                                                 source if layout == "before" else None)
-            print(f"{layout:>9}: {len(commands):2d} processes, {times[layout]:6.1f} s wall "
-                  f"({args.parallel} at a time), {job_times[layout]:6.1f} s job time", flush=True)
+        # site by site, the layouts back to back in alternating order (ABBA...), so that the
+        # machine's drift in speed (other tenants) falls on both layouts alike
+        for index, hook in enumerate(hooks):
+            for layout in args.layouts if index % 2 == 0 else args.layouts[::-1]:
+                commands = sweep_commands(config, hook, Path(tmp) / layout, args.steps, layout)
+                times = timed_run(commands, args.parallel, source if layout == "before" else None)
+                for key, value in times.items():
+                    totals[layout][key] += value
+                print(f"{hook:>26} {layout:>9}: {len(commands):2d} processes, {times['wall']:6.1f} s wall "
+                      f"({args.parallel} at a time), {times['job']:6.1f} s job time, {times['cpu']:6.1f} s CPU",
+                      flush=True)
+    for layout, times in totals.items():
+        print(f"{'whole stage':>26} {layout:>9}: {times['wall']:6.1f} s wall, {times['job']:6.1f} s job time, "
+              f"{times['cpu']:6.1f} s CPU")
     for layout in ("before", "per-sae"):
-        if layout in times and "per-sweep" in times:
-            print(f"per-sweep / {layout}: wall {times['per-sweep'] / times[layout]:.2f}, "
-                  f"job time {job_times['per-sweep'] / job_times[layout]:.2f}")
+        if layout in totals and "per-sweep" in totals:
+            print(f"per-sweep / {layout}: " + ", ".join(
+                f"{key} {totals['per-sweep'][key] / totals[layout][key]:.2f}" for key in ("wall", "job", "cpu")))
 
 
 if __name__ == "__main__":
