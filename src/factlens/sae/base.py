@@ -46,12 +46,12 @@ class SparseAutoencoder(nn.Module, abc.ABC):
     architecture = "base"
     # Parameters that multiply the (scaled) input; folding multiplies them by the scale.
     input_weights = ("W_enc",)
-    # The ReLU, Gated and JumpReLU training losses run their [tokens x latents] part (encode,
-    # decode, sparsity sum) as one autograd function with a hand-written backward that
-    # updates its own buffers in place: the same ATen operations on the same operands as
-    # autograd runs on the plain formula, so the same numbers bit for bit
-    # (tests/test_sae.py), with fewer passes over memory (docs/benchmarks.md). False, or
-    # autocast, or inputs with more than one leading axis: the plain formula.
+    # The ReLU and Gated training losses run their [tokens x latents] part (encode, decode,
+    # sparsity sum) as one autograd function with a hand-written backward that updates its
+    # own buffers in place: the same ATen operations on the same operands as autograd runs
+    # on the plain formula, so the same numbers bit for bit (tests/test_sae.py), with fewer
+    # passes over memory (docs/benchmarks.md). False, or autocast, or inputs with more than
+    # one leading axis: the plain formula.
     fused_kernels = True
 
     def runs_fused_kernels(self, x: torch.Tensor) -> bool:
