@@ -1,13 +1,16 @@
 """The SAE convergence study: each training length's config, and how the doubling rule
 reads the headlines (moved less than the interval: settled)."""
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from conftest import REPO
-from factlens.sae.convergence import converged_multiplier, doubling_shifts, study_config
+from workflow_runs import clone_repository, planned_jobs, snakemake
+from factlens.sae.convergence import converged_multiplier, doubling_shifts, length_results, study_config
 
 BASE = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
@@ -26,6 +29,36 @@ def test_a_study_config_multiplies_every_sae_length_and_keeps_the_studied_sites(
     assert BASE["sae"]["training"]["steps"] == 300  # the base is left alone
     with pytest.raises(ValueError, match="sweeps no SAEs at blocks.3.hook_resid_post"):
         study_config(BASE, 2, ["blocks.3.hook_resid_post"], "c", "w", "r")
+
+
+def test_an_extended_study_reads_the_reused_lengths_from_the_other_study():
+    runs = length_results([1, 2, 4, 8, 16], "work/ext", "results/default",
+                          {"workdir": "work/main-study", "multipliers": [2, 4, 8]})
+    assert runs == {1: "results/default", 2: "work/main-study/x2/results", 4: "work/main-study/x4/results",
+                    8: "work/main-study/x8/results", 16: "work/ext/x16/results"}
+    assert length_results([1, 2], "work/c", "results/default") == {1: "results/default", 2: "work/c/x2/results"}
+    with pytest.raises(ValueError, match=r"reuse: multipliers \[1, 32\] must be lengths of this study"):
+        length_results([1, 2], "work/c", "results/default", {"workdir": "w", "multipliers": [1, 32]})
+
+
+@pytest.mark.slow  # two dry runs of the study in a clone
+def test_the_16x_study_trains_only_16x_and_needs_the_main_study_it_reuses(tmp_path):
+    clone = clone_repository(tmp_path / "clone")
+    arguments = ("-s", "workflow/convergence.smk", "-n", "--quiet", "rules")
+    missing = snakemake(clone, *arguments, config="config/sae-convergence-16x.yaml", timeout=300)
+    assert missing.returncode != 0
+    assert ("reuse: work/sae-convergence/x2/results/saes has no tables; run the study whose workdir is "
+            "work/sae-convergence first") in missing.stderr + missing.stdout
+    for m in (2, 4, 8):
+        saes = clone / "work" / "sae-convergence" / f"x{m}" / "results" / "saes"
+        saes.mkdir(parents=True)
+        for table in ("sweep", "l0_at_equal_loss_recovered", "at_equal_l0"):
+            (saes / f"{table}.csv").write_text("hook_name\n")
+    shutil.copytree(REPO / "results" / "default", clone / "results" / "default")
+    jobs = planned_jobs(snakemake(clone, *arguments, config="config/sae-convergence-16x.yaml", timeout=300))
+    assert jobs["x16_train_sae"] == 5  # the residual site's four sweeps and the attribution's one
+    assert not [rule for rule in jobs if rule.startswith(("x2_", "x4_", "x8_"))]
+    assert jobs["aggregate_convergence"] == 1
 
 
 def headlines(values: dict[str, list[float]], width: float = 0.1) -> pd.DataFrame:

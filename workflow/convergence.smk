@@ -8,7 +8,9 @@ factlens.sae.convergence.study_config: the archived organism, only the studied s
 every SAE's steps multiplied. Only the SAE stage runs for each length (caching, training,
 evaluation, the sweep's tables); the aggregate is archived under the config's resultsdir.
 The 1x length is the base run itself: its archived SAE tables are read as they are
-(the same organism, data, seeds and steps would train the same SAEs).
+(the same organism, data, seeds and steps would train the same SAEs). A study that extends
+another to a longer length reads the lengths its `reuse` names from that study's work
+folder instead of retraining them (config/sae-convergence-16x.yaml).
 """
 
 import json
@@ -19,7 +21,7 @@ from pathlib import Path
 from snakemake.utils import min_version
 
 from factlens.pipeline.code import stage_code
-from factlens.sae.convergence import study_config
+from factlens.sae.convergence import length_results, study_config
 from factlens.pipeline.seeds import base_config
 
 min_version("9.0")
@@ -34,11 +36,17 @@ if sorted(set(MULTIPLIERS)) != MULTIPLIERS or MULTIPLIERS[0] < 1:
     raise ValueError(f"multipliers: give increasing positive integers, got {MULTIPLIERS}")
 AGGREGATE = config["resultsdir"]
 SRC = Path(workflow.basedir).parent / "src" / "factlens"
-# each length's results folder: the base run's own for 1x, else its own work folder's
-RUNS = {m: BASE["resultsdir"] if m == 1 else f"{config['workdir']}/x{m}/results" for m in MULTIPLIERS}
+# each length's results folder: the base run's own for 1x, a reused study's, or its own
+REUSE = config.get("reuse")
+RUNS = length_results(MULTIPLIERS, config["workdir"], BASE["resultsdir"], REUSE)
+TRAINED = [m for m in MULTIPLIERS if m != 1 and m not in (REUSE or {}).get("multipliers", [])]
 SAE_TABLES = ("sweep.csv", "l0_at_equal_loss_recovered.csv", "at_equal_l0.csv")
+for m in MULTIPLIERS:
+    if m != 1 and m not in TRAINED and not Path(RUNS[m], "saes", SAE_TABLES[0]).exists():
+        raise ValueError(f"reuse: {RUNS[m]}/saes has no tables; run the study whose workdir is "
+                         f"{REUSE['workdir']} first")
 
-for m in MULTIPLIERS[MULTIPLIERS[0] == 1:]:
+for m in TRAINED:
     folder = f"{config['workdir']}/x{m}"
     workflow.module(name=f"x{m}", snakefile="../Snakefile",
                     config=study_config(BASE, m, config["hooks"], config["checkpoint"], folder, RUNS[m]))
@@ -90,7 +98,7 @@ rule archive_convergence:
         config=json.dumps({"convergence": config, "base": BASE}, sort_keys=True),
         root=lambda w, output: os.path.dirname(output.manifest),
         # the study's own jobs (the 1x run's are in the base run's manifest)
-        benchmarks=" ".join(shlex.quote(f"{config['workdir']}/x{m}/benchmarks") for m in MULTIPLIERS if m != 1)
+        benchmarks=" ".join(shlex.quote(f"{config['workdir']}/x{m}/benchmarks") for m in TRAINED)
         + f" {config['workdir']}/benchmarks/aggregate_convergence.tsv",
         # lint: the repository itself, on purpose (git is asked for its commit)
         repository=str(Path(workflow.basedir).parent),

@@ -54,6 +54,20 @@ def study_config(base: dict, multiplier: int, hooks: list[str], checkpoint: str,
     return config
 
 
+def length_results(multipliers: list[int], workdir: str, base_resultsdir: str,
+                   reuse: dict | None = None) -> dict[int, str]:
+    """Each training length's results folder: the base run's own for 1x, the lengths
+    `reuse` names read from another study's work folder (`reuse["workdir"]`, the same base
+    and organism: a study extended to a longer length need not retrain the shorter ones),
+    and every other length's own folder under `workdir`."""
+    reused = set((reuse or {}).get("multipliers", []))
+    if not reused <= set(multipliers) - {1}:
+        raise ValueError(f"reuse: multipliers {sorted(reused)} must be lengths of this study other than 1, "
+                         f"which are {multipliers}")
+    return {m: base_resultsdir if m == 1 else f"{reuse['workdir'] if m in reused else workdir}/x{m}/results"
+            for m in multipliers}
+
+
 def run_tables(saes: Path) -> dict[str, pd.DataFrame]:
     """One run's SAE tables (its results/saes folder): the sweep and both comparisons."""
     return {name: pd.read_csv(saes / f"{name}.csv") for name in ("sweep", "l0_at_equal_loss_recovered", "at_equal_l0")}
