@@ -11,8 +11,10 @@ TORCH_INDEX ?=
 CORES ?= all
 CONFIG ?= config/config.yaml
 BIN := $(VENV)/bin
+# the SAE convergence studies (below), one config each: config/<target>.yaml
+SAE_STUDIES := sae-convergence sae-convergence-16x sae-convergence-seed1 sae-convergence-seed1-16x
 
-.PHONY: setup replicate analyse-archived compare sweep robustness organism-seeds sae-convergence sae-convergence-seed1 sae-convergence-16x report verify test test-fast interop interop-check bench bench-peers clean-work
+.PHONY: setup replicate analyse-archived compare sweep robustness organism-seeds $(SAE_STUDIES) report verify test test-fast interop interop-check bench bench-peers clean-work
 
 setup: $(VENV)/.installed
 
@@ -54,25 +56,20 @@ robustness: setup
 organism-seeds: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s workflow/seeds.smk --cores $(CORES) --configfile config/organism-seeds.yaml --workflow-profile profiles/default $(QUIET)
 
-# The SAE convergence study (config/sae-convergence.yaml): the default's sweeps at both
-# SAE sites retrained for 1x, 2x, 4x and 8x the default's tokens with the archived
-# organism, aggregated in results/sae-convergence/ (CONVERGENCE.md, tables, figure); the
-# default report reads its headlines (report.convergence). 2x, 4x and 8x take about 2 h
-# 15 min on 2 cores (1x is the default run).
-sae-convergence: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s workflow/convergence.smk --cores $(CORES) --configfile config/sae-convergence.yaml --workflow-profile profiles/default $(QUIET)
-
-# The study's 8x Gated Pareto verdict with SAE seed 1 (config/sae-convergence-seed1.yaml):
-# the residual site's baseline and Gated sweeps at 8x, archived in
-# results/sae-convergence-seed1/; about 20 minutes on 2 cores.
-sae-convergence-seed1: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s workflow/convergence.smk --cores $(CORES) --configfile config/sae-convergence-seed1.yaml --workflow-profile profiles/default $(QUIET)
-
-# The study extended to 16x at the residual site, all four sweeps
-# (config/sae-convergence-16x.yaml; 2x-8x are read from `make sae-convergence`'s work
-# folder), archived in results/sae-convergence-16x/; about 50 minutes on 2 cores.
-sae-convergence-16x: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s workflow/convergence.smk --cores $(CORES) --configfile config/sae-convergence-16x.yaml --workflow-profile profiles/default $(QUIET)
+# The SAE convergence studies, one config each (config/<target>.yaml), each archived in
+# results/<target>/ (CONVERGENCE.md, tables, figure; `make verify` re-hashes them):
+#   sae-convergence           the default's sweeps at both SAE sites retrained for 1x, 2x,
+#                             4x and 8x the default's tokens with the archived organism; the
+#                             default report reads its headlines (report.convergence). 2x-8x
+#                             take about 2 h 15 min on 2 cores (1x is the default run).
+#   sae-convergence-16x       the residual site's four sweeps at 16x (2x-8x read from
+#                             sae-convergence's work folder, run it first): about 45 min.
+#   sae-convergence-seed1     the residual site's baseline and Gated sweeps at 8x with SAE
+#                             seed 1: about 20 min.
+#   sae-convergence-seed1-16x the same at 16x (8x read from sae-convergence-seed1's work
+#                             folder): about 30 min.
+$(SAE_STUDIES): setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s workflow/convergence.smk --cores $(CORES) --configfile config/$@.yaml --workflow-profile profiles/default $(QUIET)
 
 # The HTML report of the last run (figures with captions, claim tables); open it in a browser.
 report: setup
