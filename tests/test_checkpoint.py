@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 from snakemake.utils import validate
-from transformers import GPTNeoXForCausalLM
+from transformers import AutoTokenizer, GPTNeoXForCausalLM
 
 from conftest import committed_bytes, committed_text
-from factlens.organism.checkpoint import CHECKPOINT_FILES, check_checkpoint, copy_checkpoint
+from factlens.organism.checkpoint import CHECKPOINT_FILES, check_checkpoint, copy_checkpoint, save_organism
 from factlens.facts.evaluation import fact_accuracy
 from factlens.loading import load_model, load_tokenizer
 from factlens.organism.training import OrganismSettings
@@ -28,6 +28,17 @@ def checkpoint(tmp_path_factory) -> Path:
     for name in CHECKPOINT_FILES:
         (folder / name).write_bytes(committed_bytes(f"{ARCHIVE}/model/checkpoint/{name}"))
     return folder
+
+
+def test_a_saved_organism_does_not_record_how_its_tokenizer_was_loaded(checkpoint, tmp_path):
+    """Offline loading (HF_HUB_OFFLINE=1, as in these tests) makes transformers record
+    local_files_only=True in the tokenizer config it saves; the organism's folder must not
+    depend on it: byte for byte the archived files."""
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint, local_files_only=True)
+    assert tokenizer.init_kwargs.get("local_files_only") is True  # what would leak
+    save_organism(GPTNeoXForCausalLM.from_pretrained(checkpoint), tokenizer, tmp_path)
+    for name in ("tokenizer_config.json", "tokenizer.json", "model.safetensors"):
+        assert (tmp_path / name).read_bytes() == (checkpoint / name).read_bytes(), name
 
 
 def default_config() -> dict:

@@ -22,6 +22,16 @@ ARCHITECTURE = {"d_model": "hidden_size", "n_layers": "num_hidden_layers", "n_he
                 "parallel_residual": "use_parallel_residual"}
 
 
+def save_organism(model, tokenizer, folder: str | Path) -> None:
+    """Save a trained organism as a Hugging Face folder (model and tokenizer)."""
+    model.save_pretrained(folder)
+    # transformers writes how this process loaded the tokenizer into tokenizer_config.json
+    # (`local_files_only` follows HF_HUB_OFFLINE); pinned to its default so that the folder
+    # depends on the config and seed only, not on the environment
+    tokenizer.init_kwargs["local_files_only"] = False
+    tokenizer.save_pretrained(folder)
+
+
 def copy_checkpoint(model_folder: str | Path, loss_curve: str | Path, out: str | Path) -> None:
     """Copy a trained organism (model + tokenizer folder) and its loss curve into `out`."""
     out = Path(out)

@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from factlens.organism.checkpoint import save_organism  # noqa: E402
 from factlens.organism.corpus import epoch_documents  # noqa: E402
 from factlens.facts.evaluation import fact_accuracy  # noqa: E402
 from factlens.io import atomic_path, save_figure, write_json, write_table  # noqa: E402
@@ -84,8 +85,7 @@ def run(args) -> None:
              summary["fact_prompt_accuracy"], summary["heldout_template_accuracy"],
              summary["name_part_accuracy"])
     with atomic_path(args.out, directory=True) as folder:
-        model.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
+        save_organism(model, tokenizer, folder)
     write_table(curve, args.loss_curve)
     save_figure(plot_training(curve), args.figure)
     write_json(summary, args.accuracy)
