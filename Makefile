@@ -67,7 +67,7 @@ organism-seeds: setup
 #   sae-convergence-seed1     the residual site's baseline and Gated sweeps at 8x with SAE
 #                             seed 1: about 20 min.
 #   sae-convergence-seed1-16x the same at 16x (8x read from sae-convergence-seed1's work
-#                             folder): about 30 min.
+#                             folder): about 20 min.
 $(SAE_STUDIES): setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s workflow/convergence.smk --cores $(CORES) --configfile config/$@.yaml --workflow-profile profiles/default $(QUIET)
 
