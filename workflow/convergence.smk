@@ -37,12 +37,13 @@ if sorted(set(MULTIPLIERS)) != MULTIPLIERS or MULTIPLIERS[0] < 1:
 AGGREGATE = config["resultsdir"]
 SRC = Path(workflow.basedir).parent / "src" / "factlens"
 # each length's results folder: the base run's own for 1x, a reused study's, or its own
-REUSE = config.get("reuse")
+REUSE = config.get("reuse") or {}
 RUNS = length_results(MULTIPLIERS, config["workdir"], BASE["resultsdir"], REUSE)
-TRAINED = [m for m in MULTIPLIERS if m != 1 and m not in (REUSE or {}).get("multipliers", [])]
+REUSED = sorted(REUSE.get("multipliers", []))
+TRAINED = [m for m in MULTIPLIERS if m != 1 and m not in REUSED]
 SAE_TABLES = ("sweep.csv", "l0_at_equal_loss_recovered.csv", "at_equal_l0.csv")
-for m in MULTIPLIERS:
-    if m != 1 and m not in TRAINED and not Path(RUNS[m], "saes", SAE_TABLES[0]).exists():
+for m in REUSED:
+    if not Path(RUNS[m], "saes", SAE_TABLES[0]).exists():
         raise ValueError(f"reuse: {RUNS[m]}/saes has no tables; run the study whose workdir is "
                          f"{REUSE['workdir']} first")
 
