@@ -10,7 +10,8 @@ import yaml
 
 from conftest import REPO
 from workflow_runs import clone_repository, planned_jobs, snakemake
-from factlens.sae.convergence import converged_multiplier, doubling_shifts, length_results, study_config
+from factlens.sae.convergence import (combine_studies, converged_multiplier, doubling_shifts, length_results,
+                                      study_config, study_runs)
 
 BASE = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
@@ -89,28 +90,92 @@ def test_a_headline_still_moving_at_the_longest_length_means_not_converged():
     assert converged_multiplier(both) == 1
 
 
-def test_the_report_shows_each_sae_headline_at_every_training_length():
+def manifest(hooks: list[str], seed: int | None) -> dict:
+    training = {} if seed is None else {"training": {"seed": seed}}
+    return {"config": {"convergence": {"hooks": hooks}, "base": {"sae": training}}}
+
+
+RESID, MLP0 = "blocks.1.hook_resid_post", "blocks.0.hook_mlp_out"
+
+
+def test_studies_are_combined_by_sites_and_sae_seed_and_a_reused_run_kept_once():
+    main = study_runs(headlines({"pareto_gated": [0.4, 0.5]}).assign(verdict="yes"),
+                      manifest([RESID, MLP0], None), "main")
+    longer = study_runs(headlines({"pareto_gated": [0.45, 0.55, 0.8]}).assign(verdict=["yes", "yes", "no"]),
+                        manifest([RESID], 0), "longer")
+    extended = study_runs(headlines({"pareto_gated": [0.45, 0.55, 0.8, 0.9]}).assign(
+        verdict=["yes", "yes", "no", "no"]), manifest([RESID], 0), "extended")
+    seed1 = study_runs(headlines({"pareto_gated": [0.3]}).assign(verdict="yes", multiplier=4),
+                       manifest([RESID], 1), "seed1")
+    combined = combine_studies([main, longer, extended, seed1])
+    assert len(combined) == 2 + 4 + 1  # 1x-4x of `longer` are `extended`'s, kept once
+    assert set(combined.loc[combined["sites"] == RESID, "study"]) == {"longer", "extended", "seed1"}
+    assert combined.query("sae_seed == 0 and sites == @RESID")["multiplier"].tolist() == [1, 2, 4, 8]
+    # a reused length must be the same run: other numbers mean other SAEs
+    other = extended.assign(value=extended["value"] + 0.01)
+    with pytest.raises(ValueError, match=r"pareto_gated at 1x \(blocks.1.hook_resid_post, SAE seed 0\) "
+                                         r"differs between the studies longer, extended"):
+        combine_studies([longer, other])
+
+
+def test_the_archived_studies_that_extend_others_read_the_same_runs():
+    from factlens.io import read_json
+
+    folders = [REPO / "results" / name for name in ("sae-convergence", "sae-convergence-16x",
+                                                    "sae-convergence-seed1", "sae-convergence-seed1-16x")]
+    combined = combine_studies([study_runs(pd.read_csv(f / "headlines.csv"), read_json(f / "MANIFEST.json"), f.name)
+                                for f in folders])
+    resid = combined[(combined["sites"] == RESID) & (combined["key"] == "pareto_gated")]
+    assert resid.groupby("sae_seed")["multiplier"].apply(list).to_dict() == {0: [1, 2, 4, 8, 16], 1: [8, 16]}
+    # both sites pooled and the residual site alone are different runs of a headline
+    both = combined[(combined["sites"] == f"{RESID}, {MLP0}") & (combined["key"] == "jumprelu_vs_gated")]
+    assert both["multiplier"].tolist() == [1, 2, 4, 8]
+    assert not np.isclose(both["value"].iloc[0], combined.query(
+        "sites == @RESID and key == 'jumprelu_vs_gated' and multiplier == 1")["value"].iloc[0])
+
+
+def test_the_report_shows_each_sae_headline_at_every_training_length_site_set_and_seed():
     from factlens.claim import Claim
     from factlens.pipeline.report import render_report
 
-    claims = [Claim(key="pareto_gated", title="G", source="s", table=pd.DataFrame({"x": [1]}), replicated=True,
-                    summary="ok", rule="r")]
-    study = headlines({"pareto_gated": [0.40, 0.52]}, width=0.1).assign(verdict=["yes", "yes"])
-    shrinkage = headlines({"shrinkage": [0.74, 0.80]}, width=0).assign(verdict=["yes", "no"])
+    def claim(key, replicated=True):
+        return Claim(key=key, title=key.upper(), source="s", table=pd.DataFrame({"x": [1]}),
+                     replicated=replicated, summary="ok", rule="r")
+
+    seed0 = study_runs(pd.concat([
+        headlines({"pareto_gated": [0.40, 0.52, 0.9]}).assign(verdict=["yes", "yes", "no"]),
+        headlines({"shrinkage": [0.74, 0.80]}, width=0).assign(verdict=["yes", "no"]),
+        headlines({"jumprelu_vs_gated": [1.5]}).assign(verdict="no")]), manifest([RESID], 0), "long")
+    seed1 = study_runs(pd.concat([
+        headlines({"pareto_gated": [0.6]}).assign(verdict="yes", multiplier=4),
+        headlines({"jumprelu_vs_gated": [np.nan]}).assign(verdict="not testable here", multiplier=4)]),
+        manifest([RESID], 1), "seed1")
+    claims = [claim("pareto_gated"), claim("shrinkage"), claim("jumprelu_vs_gated", False), claim("probes", False)]
     text = render_report(claims, pd.DataFrame({"m": [1]}), "organism", False,
-                         convergence=(pd.concat([study, shrinkage]), "../sae-convergence/CONVERGENCE.md", 614400.0))
+                         convergence=(combine_studies([seed0, seed1]),
+                                      {"long": "../long/CONVERGENCE.md", "seed1": "../seed1/CONVERGENCE.md"},
+                                      614400.0))
     assert "## How far the SAEs are from convergence" in text
-    assert "This run's SAEs train on 0.61M tokens each" in text and "(../sae-convergence/CONVERGENCE.md)" in text
-    assert "| pareto_gated | 0.4 [0.35, 0.45] (yes) | 0.52 [0.47, 0.57] (yes) |" in text
-    assert "| shrinkage    | 0.74 (yes)" in text and "0.8 (no)" in text
-    # the summary gives each SAE claim's verdict at the longest length ('-': not studied)
-    other = Claim(key="probes", title="P", source="s", table=pd.DataFrame({"x": [1]}), replicated=False,
-                  summary="no", rule="r")
-    flipped = headlines({"pareto_gated": [0.40, 0.80]}, width=0.1).assign(verdict=["yes", "no"])
-    text = render_report([*claims, other], pd.DataFrame({"m": [1]}), "organism", False,
-                         convergence=(flipped, "c.md", 614400.0))
-    assert "| claim | source | replicated | with 2x the SAE training |" in text
-    assert "| [G](#pareto_gated) | s | yes | **no** |" in text and "| [P](#probes) | s | **no** | - |" in text
+    assert "This run's SAEs train on 0.61M tokens each" in text
+    assert "([long](../long/CONVERGENCE.md), [seed1](../seed1/CONVERGENCE.md))" in text
+    rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| pareto_gated ")
+            or line.startswith("| shrinkage ") or line.startswith("| jumprelu_vs_gated ")]
+    cells = [[cell.strip() for cell in row] for row in rows]
+    assert cells == [
+        ["pareto_gated", RESID, "0", "0.4 [0.35, 0.45] (yes)", "0.52 [0.47, 0.57] (yes)", "0.9 [0.85, 0.95] (no)"],
+        ["pareto_gated", RESID, "1", "", "", "0.6 [0.55, 0.65] (yes)"],
+        ["shrinkage", RESID, "0", "0.74 (yes)", "0.8 (no)", ""],
+        ["jumprelu_vs_gated", RESID, "0", "1.5 [1.45, 1.55] (no)", "", ""]]  # seed 1's untestable row dropped
+    # the summary: each SAE claim's verdict at the longest length testing it, counted over seeds
+    assert "| claim | source | replicated | at the longest SAE training |" in text
+    assert "| [PARETO_GATED](#pareto_gated) | s | yes | 1 of 2 SAE seeds (4x) |" in text
+    assert "| [SHRINKAGE](#shrinkage) | s | yes | **no** (2x) |" in text
+    assert "| [JUMPRELU_VS_GATED](#jumprelu_vs_gated) | s | **no** | **no** (1x) |" in text
+    assert "| [PROBES](#probes) | s | **no** | - |" in text
+    both_fail = combine_studies([seed0, seed1.assign(verdict="no")])
+    text = render_report(claims, pd.DataFrame({"m": [1]}), "organism", False,
+                         convergence=(both_fail, {"long": "a", "seed1": "b"}, 614400.0))
+    assert "| [PARETO_GATED](#pareto_gated) | s | yes | **no** (4x, 2 SAE seeds) |" in text
     assert "convergence" not in render_report(claims, pd.DataFrame({"m": [1]}), "organism", False)
 
 

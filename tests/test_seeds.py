@@ -13,7 +13,7 @@ from factlens.illusion.intervention import outcome_from_differences
 from factlens.pipeline.report import render_report
 from factlens.sae.claims import GATED_MAX_L0_RATIO
 from factlens.pipeline.seeds import (SEED_KEYS, aggregate, config_value, replicated_in, same_seeds, seed_tables,
-                           seeded_config, seeds_summaries, table_links)
+                           seeded_config, path_list, table_links)
 from factlens.statistics import bootstrap_mean, bootstrap_ratio
 
 
@@ -113,7 +113,7 @@ def test_the_report_states_each_claims_count_over_seeds():
                          seeds=[(organism_only, "../organism-seeds/SEEDS.md"), (seeds, "../seeds/SEEDS.md")])
     assert "| [A](#a) | s | yes | 0 of 5 seeds |" in text and "| [B](#b) | s | yes | 1 of 2 seeds |" in text
     assert "[5 seeds](../organism-seeds/SEEDS.md): 1 claim; [2 seeds](../seeds/SEEDS.md): every claim" in text
-    assert seeds_summaries(None) == [] and seeds_summaries("a.csv") == ["a.csv"]
+    assert path_list(None) == [] and path_list("a.csv") == ["a.csv"]
 
 
 def test_a_seeds_run_aggregates_every_seeds_verdicts(seeds_run):

@@ -19,7 +19,7 @@ MODEL = f"{WORK}/model" if ORGANISM else config["model"]["name"]
 from factlens.organism.checkpoint import CHECKPOINT_FILES
 from factlens.pipeline.claims import CLAIM_KEYS
 from factlens.pipeline.code import stage_code
-from factlens.pipeline.seeds import seeds_summaries
+from factlens.pipeline.seeds import path_list
 
 if ORGANISM:
     # A world that cannot be balanced stops here, before any rule runs, naming the keys.

@@ -2,10 +2,12 @@
 
 # Runs over seeds (report.seeds: make organism-seeds and make robustness by default), read if
 # they have been archived: REPORT.md then says for every claim in how many seeds it replicated.
-SEEDS_SUMMARY = [path for path in seeds_summaries(config["report"]["seeds"]) if os.path.exists(path)]
+SEEDS_SUMMARY = [path for path in path_list(config["report"]["seeds"]) if os.path.exists(path)]
 
-# The SAE convergence study (report.convergence: make sae-convergence), read if archived.
-CONVERGENCE = [path for path in [config["report"].get("convergence")] if path and os.path.exists(path)]
+# The SAE convergence studies (report.convergence: make sae-convergence and its extensions),
+# each read if archived (its headlines and the manifest that says its sites and SAE seed).
+CONVERGENCE = [path for path in path_list(config["report"].get("convergence"))
+               if os.path.exists(path) and os.path.exists(os.path.join(folder(path), "MANIFEST.json"))]
 
 CLAIMS = list(CLAIM_KEYS)
 
@@ -39,6 +41,7 @@ rule build_report:
         results=analysis_results,
         seeds=SEEDS_SUMMARY,
         convergence=CONVERGENCE,
+        convergence_manifests=[os.path.join(folder(path), "MANIFEST.json") for path in CONVERGENCE],
     output:
         report=f"{RESULTS}/REPORT.md",
         tables=[report(f"{RESULTS}/report/{claim}.csv", caption="../report/claims.rst",
@@ -55,9 +58,9 @@ rule build_report:
             + " ".join(shlex.quote(os.path.relpath(path.replace("seeds.csv", "SEEDS.md"), RESULTS))
                        for path in SEEDS_SUMMARY)) if SEEDS_SUMMARY else "",
         convergence=lambda w, input: (
-            f"--convergence {shlex.quote(input.convergence[0])} --convergence-link "
-            + shlex.quote(os.path.relpath(input.convergence[0].replace("headlines.csv", "CONVERGENCE.md"), RESULTS))
-        ) if input.convergence else "",
+            "--convergence " + " ".join(map(shlex.quote, CONVERGENCE)) + " --convergence-links "
+            + " ".join(shlex.quote(os.path.relpath(os.path.join(folder(path), "CONVERGENCE.md"), RESULTS))
+                       for path in CONVERGENCE)) if CONVERGENCE else "",
     conda:
         CONDA_ENV
     log:

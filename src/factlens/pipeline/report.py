@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from factlens.claim import Claim, percent
@@ -81,39 +82,66 @@ def model_card(settings: dict, accuracy: dict, name_lengths: pd.DataFrame) -> st
         "above show how far the knowledge carries to phrasings it never saw.", ""])
 
 
-def convergence_lines(headlines: pd.DataFrame, link: str, default_tokens: float) -> list[str]:
-    """The SAE claims' headlines at every training length of the convergence study."""
-    wide = headlines.assign(cell=[f"{v:.3g}" + ("" if pd.isna(lo) else f" [{lo:.3g}, {hi:.3g}]") + f" ({d})"
-                                  for v, lo, hi, d in zip(headlines["value"], headlines["low"],
-                                                          headlines["high"], headlines["verdict"])])
-    table = wide.pivot(index="key", columns="multiplier", values="cell").reindex(headlines["key"].unique())
+def convergence_cell(value: float, low: float, high: float, verdict: str) -> str:
+    if pd.isna(value):
+        return "-"
+    return f"{value:.3g}" + ("" if pd.isna(low) else f" [{low:.3g}, {high:.3g}]") + f" ({verdict})"
+
+
+def convergence_lines(headlines: pd.DataFrame, links: dict[str, str], default_tokens: float) -> list[str]:
+    """The SAE claims' headlines at every training length of the convergence studies
+    (factlens.sae.convergence.combine_studies), one row per claim, sites and SAE seed."""
+    wide = headlines.assign(cell=[convergence_cell(*row) for row in
+                                  headlines[["value", "low", "high", "verdict"]].itertuples(index=False)])
+    rows = ["key", "sites", "sae_seed"]
+    order = wide[rows].drop_duplicates()
+    order = order.iloc[np.argsort(pd.factorize(order["key"])[0], kind="stable")]  # claim by claim
+    table = wide.pivot(index=rows, columns="multiplier", values="cell")
+    table = table.reindex(pd.MultiIndex.from_frame(order)).fillna("")
+    table = table[~table.isin(["", "-"]).all(axis=1)]
     table.columns = [f"{m}x" for m in table.columns]
+    studies = ", ".join(f"[{name}]({link})" for name, link in links.items())
     return ["", "## How far the SAEs are from convergence", "",
-            f"This run's SAEs train on {default_tokens / 1e6:.2g}M tokens each. The convergence study "
-            f"([CONVERGENCE.md]({link})) retrained its sweeps for multiples of that; each SAE claim's "
-            "headline number (95% interval, verdict) at each length:", "",
-            table.reset_index().to_markdown(index=False)]
+            f"This run's SAEs train on {default_tokens / 1e6:.2g}M tokens each. The convergence studies "
+            f"({studies}) retrained sweeps for multiples of that, at the sites and with the SAE seed "
+            "of each row; each SAE claim's headline number (95% interval, verdict) at each length "
+            "(blank: not trained; '-': not testable with that study's sweeps). A headline is its "
+            "claim's extreme over the row's sites, so rows with other sites differ at the same length.",
+            "", table.reset_index().rename(columns={"key": "claim", "sae_seed": "SAE seed"})
+            .to_markdown(index=False)]
 
 
 def bold_no(verdict: str) -> str:
     return "**no**" if verdict == "no" else verdict
 
 
-def longest_training_verdicts(headlines: pd.DataFrame) -> tuple[int, dict[str, str]]:
-    """The convergence study's longest training length and each SAE claim's verdict there."""
-    longest = int(headlines["multiplier"].max())
-    at_longest = headlines[headlines["multiplier"] == longest]
-    return longest, dict(zip(at_longest["key"], at_longest["verdict"]))
+def longest_training_verdicts(headlines: pd.DataFrame) -> dict[str, str]:
+    """Each SAE claim's verdict at the longest training length that tests it, with its
+    count over the runs there (one per SAE seed, or per sites and seed)."""
+    tested = headlines[headlines["verdict"] != "not testable here"]
+    verdicts = {}
+    for key, runs in tested.groupby("key", sort=False):
+        longest = int(runs["multiplier"].max())
+        at_longest = runs[runs["multiplier"] == longest]
+        n = len(at_longest)
+        unit = "SAE seeds" if at_longest["sae_seed"].nunique() == n else "runs"
+        if at_longest["verdict"].nunique() == 1:
+            count = f", {n} {unit}" if n > 1 else ""
+            verdicts[key] = f"{bold_no(at_longest['verdict'].iloc[0])} ({longest}x{count})"
+        else:
+            verdicts[key] = f"{(at_longest['verdict'] == 'yes').sum()} of {n} {unit} ({longest}x)"
+    return verdicts
 
 
 def render_report(claims: list[Claim], setup: pd.DataFrame, model_name: str, organism: bool,
                   seeds: list[tuple[pd.DataFrame, str]] = (),
-                  convergence: tuple[pd.DataFrame, str, float] | None = None) -> str:
+                  convergence: tuple[pd.DataFrame, dict[str, str], float] | None = None) -> str:
     """REPORT.md: a summary table of verdicts, then one section per claim. `seeds`: runs
     over seeds, each (its seeds.csv, the link to its SEEDS.md); a claim's count over seeds
-    comes from the first of them that checks it. `convergence`: the convergence study's
-    headlines, the link to its CONVERGENCE.md and this run's SAE training tokens (the
-    summary then gives each SAE claim's verdict at the study's longest length too)."""
+    comes from the first of them that checks it. `convergence`: the convergence studies'
+    headlines (factlens.sae.convergence.combine_studies), each study's CONVERGENCE.md by
+    name and this run's SAE training tokens (the summary then gives each SAE claim's
+    verdict at the longest length that tests it too)."""
     over_seeds = {}
     for table, link in seeds:
         for _, row in table.iterrows():
@@ -132,14 +160,14 @@ def render_report(claims: list[Claim], setup: pd.DataFrame, model_name: str, org
     longest = longest_training_verdicts(convergence[0]) if convergence is not None else None
     header = "| claim | source | replicated |" + (" over seeds |" if seeds else "")
     if longest is not None:
-        header += f" with {longest[0]}x the SAE training |"
+        header += " at the longest SAE training |"
     lines += ["", header, "|---" * (3 + bool(seeds) + (longest is not None)) + "|"]
     for c in claims:
         row = f"| [{c.title}](#{c.key}) | {c.source} | {bold_no(c.verdict)} |"
         if seeds:
             row += f" {replicated_in(over_seeds[c.key][0]) if c.key in over_seeds else '-'} |"
         if longest is not None:
-            row += f" {bold_no(longest[1].get(c.key, '-'))} |"
+            row += f" {longest.get(c.key, '-')} |"
         lines.append(row)
     if convergence is not None:
         lines += convergence_lines(*convergence)

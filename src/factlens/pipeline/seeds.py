@@ -33,8 +33,9 @@ def config_value(config: dict, dotted: str, default=0):
     return config
 
 
-def seeds_summaries(value) -> list[str]:
-    """`report.seeds` as a list of seeds.csv paths (it may be one path, a list, or null)."""
+def path_list(value) -> list[str]:
+    """A config entry that names files (`report.seeds`, `report.convergence`) as a list of
+    paths: it may be one path, a list, or null."""
     return [] if value is None else [value] if isinstance(value, str) else list(value)
 
 

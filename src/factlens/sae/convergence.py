@@ -111,3 +111,27 @@ def converged_multiplier(shifts: pd.DataFrame) -> int | None:
         if judged.loc[judged["from"] >= start, "settled"].all():
             return int(start)
     return None
+
+
+def study_runs(headlines: pd.DataFrame, manifest: dict, name: str) -> pd.DataFrame:
+    """One archived study's headlines, labelled with what tells its runs apart from another
+    study's: its sites (a headline is its extreme over them), its SAE seed, and its name."""
+    study, base = manifest["config"]["convergence"], manifest["config"]["base"]
+    return headlines.assign(sites=", ".join(study["hooks"]),
+                            sae_seed=int(base["sae"].get("training", {}).get("seed", 0)), study=name)
+
+
+def combine_studies(studies: list[pd.DataFrame]) -> pd.DataFrame:
+    """The headlines of several studies (`study_runs`) as one table, one row per claim, sites,
+    SAE seed and length. A study that extends another reads that one's shorter lengths, so
+    the same run can appear twice: it is kept once, and must have the same numbers in both."""
+    table = pd.concat(studies, ignore_index=True)
+    run = ["key", "sites", "sae_seed", "multiplier"]
+    for _, copies in table[table.duplicated(run, keep=False)].groupby(run, sort=False):
+        numbers = copies[["value", "low", "high"]].to_numpy(dtype=float)
+        if not np.allclose(numbers, numbers[0], equal_nan=True) or copies["verdict"].nunique() > 1:
+            first = copies.iloc[0]
+            raise ValueError(f"{first['key']} at {first['multiplier']}x ({first['sites']}, SAE seed "
+                             f"{first['sae_seed']}) differs between the studies "
+                             f"{', '.join(copies['study'])}: they did not train the same SAEs")
+    return table.drop_duplicates(run, keep="first").reset_index(drop=True)

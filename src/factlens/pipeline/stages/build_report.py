@@ -12,6 +12,7 @@ from factlens.io import read_json, write_table, write_text
 from factlens.organism.world import SUFFIX
 from factlens.pipeline.claims import collect_claims
 from factlens.pipeline.report import model_card, read_setup, render_report
+from factlens.sae.convergence import combine_studies, study_runs
 
 log = logging.getLogger("factlens.pipeline.report")
 
@@ -30,11 +31,12 @@ def add_arguments(parser) -> None:
                              "replicate it; the first that checks a claim gives its count.")
     parser.add_argument("--seeds-links", nargs="*", default=[],
                         help="Each run's SEEDS.md relative to the report, in the order of --seeds.")
-    parser.add_argument("--convergence", default=None,
-                        help="The SAE convergence study's headlines.csv, to say how far this run's SAEs "
-                             "are from convergence.")
-    parser.add_argument("--convergence-link", default=None,
-                        help="Its CONVERGENCE.md relative to the report.")
+    parser.add_argument("--convergence", nargs="*", default=[],
+                        help="SAE convergence studies' headlines.csv (each with its MANIFEST.json beside "
+                             "it), to say how far this run's SAEs are from convergence.")
+    parser.add_argument("--convergence-links", nargs="*", default=[],
+                        help="Each study's CONVERGENCE.md relative to the report, in the order of "
+                             "--convergence.")
 
 
 def run(args) -> None:
@@ -53,10 +55,16 @@ def run(args) -> None:
         raise ValueError(f"--seeds-links must name one SEEDS.md per --seeds table: {args.seeds}, "
                          f"got {args.seeds_links}")
     seeds = [(pd.read_csv(path), link) for path, link in zip(args.seeds, args.seeds_links)]
+    if len(args.convergence) != len(args.convergence_links):
+        raise ValueError(f"--convergence-links must name one CONVERGENCE.md per --convergence table: "
+                         f"{args.convergence}, got {args.convergence_links}")
     convergence = None
     if args.convergence:
         tokens = float(pd.read_csv(results / "saes" / "sweep.csv")["training_tokens"].max())
-        convergence = (pd.read_csv(args.convergence), args.convergence_link, tokens)
+        studies = [study_runs(pd.read_csv(path), read_json(Path(path).with_name("MANIFEST.json")),
+                              Path(path).parent.name) for path in args.convergence]
+        links = {Path(path).parent.name: link for path, link in zip(args.convergence, args.convergence_links)}
+        convergence = (combine_studies(studies), links, tokens)
     write_text(render_report(claims, read_setup(results), args.model_name,
                              organism=args.organism is not None, seeds=seeds, convergence=convergence),
                args.report)
