@@ -59,15 +59,19 @@ organism-seeds: setup
 # The SAE convergence studies, one config each (config/<target>.yaml), each archived in
 # results/<target>/ (CONVERGENCE.md, tables, figure; `make verify` re-hashes them):
 #   sae-convergence           the default's sweeps at both SAE sites retrained for 1x, 2x,
-#                             4x and 8x the default's tokens with the archived organism; the
-#                             default report reads its headlines (report.convergence). 2x-8x
+#                             4x and 8x the default's tokens with the archived organism. 2x-8x
 #                             take about 2 h 15 min on 2 cores (1x is the default run).
+# The default report reads every archived study's headlines (report.convergence).
 #   sae-convergence-16x       the residual site's four sweeps at 16x (2x-8x read from
 #                             sae-convergence's work folder, run it first): about 45 min.
+#   sae-convergence-32x       the residual site's baseline and Gated sweeps at 32x (16x read
+#                             from sae-convergence-16x's work folder): about 40 min.
 #   sae-convergence-seed1     the residual site's baseline and Gated sweeps at 8x with SAE
 #                             seed 1: about 20 min.
 #   sae-convergence-seed1-16x the same at 16x (8x read from sae-convergence-seed1's work
 #                             folder): about 20 min.
+#   sae-convergence-seed1-32x the same at 32x (16x read from sae-convergence-seed1-16x's work
+#                             folder): about 40 min.
 $(SAE_STUDIES): setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s workflow/convergence.smk --cores $(CORES) --configfile config/$@.yaml --workflow-profile profiles/default $(QUIET)
 

@@ -121,12 +121,14 @@ def test_studies_are_combined_by_sites_and_sae_seed_and_a_reused_run_kept_once()
 def test_the_archived_studies_that_extend_others_read_the_same_runs():
     from factlens.io import read_json
 
-    folders = [REPO / "results" / name for name in ("sae-convergence", "sae-convergence-16x",
-                                                    "sae-convergence-seed1", "sae-convergence-seed1-16x")]
+    folders = [REPO / "results" / name for name in ("sae-convergence", "sae-convergence-16x", "sae-convergence-32x",
+                                                    "sae-convergence-seed1", "sae-convergence-seed1-16x",
+                                                    "sae-convergence-seed1-32x")]
     combined = combine_studies([study_runs(pd.read_csv(f / "headlines.csv"), read_json(f / "MANIFEST.json"), f.name)
                                 for f in folders])
     resid = combined[(combined["sites"] == RESID) & (combined["key"] == "pareto_gated")]
-    assert resid.groupby("sae_seed")["multiplier"].apply(list).to_dict() == {0: [1, 2, 4, 8, 16], 1: [8, 16]}
+    assert resid.groupby("sae_seed")["multiplier"].apply(list).to_dict() == {0: [1, 2, 4, 8, 16, 32],
+                                                                             1: [8, 16, 32]}
     # both sites pooled and the residual site alone are different runs of a headline
     both = combined[(combined["sites"] == f"{RESID}, {MLP0}") & (combined["key"] == "jumprelu_vs_gated")]
     assert both["multiplier"].tolist() == [1, 2, 4, 8]
