@@ -65,13 +65,13 @@ organism-seeds: setup
 #   sae-convergence-16x       the residual site's four sweeps at 16x (2x-8x read from
 #                             sae-convergence's work folder, run it first): about 45 min.
 #   sae-convergence-32x       the residual site's baseline and Gated sweeps at 32x (16x read
-#                             from sae-convergence-16x's work folder): about 40 min.
+#                             from sae-convergence-16x's work folder): about 50 min.
 #   sae-convergence-seed1     the residual site's baseline and Gated sweeps at 8x with SAE
 #                             seed 1: about 20 min.
 #   sae-convergence-seed1-16x the same at 16x (8x read from sae-convergence-seed1's work
 #                             folder): about 20 min.
 #   sae-convergence-seed1-32x the same at 32x (16x read from sae-convergence-seed1-16x's work
-#                             folder): about 40 min.
+#                             folder): about 50 min.
 $(SAE_STUDIES): setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s workflow/convergence.smk --cores $(CORES) --configfile config/$@.yaml --workflow-profile profiles/default $(QUIET)
 
