@@ -1,6 +1,7 @@
 """The SAE convergence study: each training length's config, and how the doubling rule
 reads the headlines (moved less than the interval: settled)."""
 
+import re
 import shutil
 
 import numpy as np
@@ -118,17 +119,37 @@ def test_studies_are_combined_by_sites_and_sae_seed_and_a_reused_run_kept_once()
         combine_studies([longer, other])
 
 
+def makefile_sae_studies() -> list[str]:
+    makefile = (REPO / "Makefile").read_text()
+    return re.search(r"^SAE_STUDIES := (.+)$", makefile, re.MULTILINE).group(1).split()
+
+
+def test_make_sae_studies_runs_each_study_after_the_one_it_reads_and_the_report_reads_them_all():
+    studies = makefile_sae_studies()
+    earlier = set()
+    for study in studies:
+        config = yaml.safe_load((REPO / "config" / f"{study}.yaml").read_text())
+        assert (config["workdir"], config["resultsdir"]) == (f"work/{study}", f"results/{study}")
+        reused = (config.get("reuse") or {}).get("workdir")
+        assert reused is None or reused in earlier, f"{study} reads {reused} before it is made"
+        earlier.add(config["workdir"])
+    assert BASE["report"]["convergence"] == [f"results/{study}/headlines.csv" for study in studies]
+
+
 def test_the_archived_studies_that_extend_others_read_the_same_runs():
     from factlens.io import read_json
 
-    folders = [REPO / "results" / name for name in ("sae-convergence", "sae-convergence-16x", "sae-convergence-32x",
-                                                    "sae-convergence-seed1", "sae-convergence-seed1-16x",
-                                                    "sae-convergence-seed1-32x")]
+    folders = [(REPO / path).parent for path in BASE["report"]["convergence"]]
     combined = combine_studies([study_runs(pd.read_csv(f / "headlines.csv"), read_json(f / "MANIFEST.json"), f.name)
                                 for f in folders])
     resid = combined[(combined["sites"] == RESID) & (combined["key"] == "pareto_gated")]
     assert resid.groupby("sae_seed")["multiplier"].apply(list).to_dict() == {0: [1, 2, 4, 8, 16, 32],
-                                                                             1: [8, 16, 32]}
+                                                                             1: [8, 16, 32], 2: [16, 32]}
+    # the third seed's 16x study trained all four sweeps: the JumpReLU claims read it too
+    # (seed 1's studies trained only the baseline and Gated sweeps: not testable there)
+    jumprelu = combined[(combined["sites"] == RESID) & (combined["key"] == "jumprelu_vs_gated")
+                        & combined["value"].notna()]
+    assert jumprelu.groupby("sae_seed")["multiplier"].apply(list).to_dict() == {0: [1, 2, 4, 8, 16], 2: [16]}
     # both sites pooled and the residual site alone are different runs of a headline
     both = combined[(combined["sites"] == f"{RESID}, {MLP0}") & (combined["key"] == "jumprelu_vs_gated")]
     assert both["multiplier"].tolist() == [1, 2, 4, 8]
