@@ -58,6 +58,10 @@ def test_readme_claims_table_is_the_archived_report_summary():
     summary = report[:report.index("## Set-up")]
     assert claim_rows(block) == claim_rows(summary)
     assert len(claim_rows(block)) >= 9
+    # a Markdown table renders only with its delimiter row under the header
+    header, delimiter = block.splitlines()[1:3]
+    assert re.fullmatch(r"(\| [^|]+ )+\|", header), header
+    assert delimiter == "|---" * header.count(" | ") + "|---|", delimiter
 
 
 def test_every_relative_link_in_the_docs_resolves_inside_the_repository():
