@@ -25,6 +25,19 @@ def latent_gradient(grad_decoded: torch.Tensor | None, W_dec: torch.Tensor,
     return gradient
 
 
+def weight_gradient(inputs: torch.Tensor, grad_output: torch.Tensor, column_major: bool) -> torch.Tensor:
+    """inputs^T grad_output, the gradient of the weight W in inputs W, computed as autograd's
+    matmul backward computes it for W's memory layout: (grad_output^T inputs)^T when W is
+    column-major (W_enc, initialised as W_dec^T, is), else inputs^T grad_output. The two products sum in
+    different orders on some CPUs and shapes (an AMD EPYC's BLAS at 64 x 6 x 10)."""
+    return grad_output.t().mm(inputs).t() if column_major else inputs.t().mm(grad_output)
+
+
+def is_column_major(matrix: torch.Tensor) -> bool:
+    """Whether a 2-D tensor is stored column by column (as autograd's matmul backward tests)."""
+    return matrix.stride(0) == 1 and matrix.stride(1) == matrix.shape[0]
+
+
 def relu_backward_(gradient: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
     """ReLU's backward in place: zero `gradient` where the ReLU's `output` is 0 (autograd's
     own kernel for it, written into its input instead of a new tensor)."""

@@ -16,7 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from factlens.sae.base import SparseAutoencoder, indicator, latent_gradient, relu_backward_
+from factlens.sae.base import (SparseAutoencoder, indicator, is_column_major, latent_gradient,
+                              relu_backward_, weight_gradient)
 
 
 class _GatedCodeDecoded(torch.autograd.Function):
@@ -33,6 +34,7 @@ class _GatedCodeDecoded(torch.autograd.Function):
         gate = indicator("gt", gate_activity, 0.0)  # ReLU(pi_gate) > 0 iff pi_gate > 0
         f = gate * magnitude
         ctx.save_for_backward(x, W_dec, projected, scale, magnitude, gate_activity, gate, f)
+        ctx.column_major = is_column_major(W_gate), is_column_major(W_dec)
         ctx.mark_non_differentiable(f)
         ctx.set_materialize_grads(False)
         return f.mm(W_dec), gate_activity.mm(W_dec), gate_activity.sum(-1), f
@@ -48,9 +50,9 @@ class _GatedCodeDecoded(torch.autograd.Function):
         grad_gate = relu_backward_(latent_gradient(grad_frozen_decoded, W_dec, grad_l1, f), gate_activity)
         grad_b_gate = grad_gate.sum(0)
         grad_projected = grad_magnitude.mul_(scale).add_(grad_gate)
-        grad_W_dec = f.t().mm(grad_decoded) if grad_decoded is not None else None
-        return (None, x.t().mm(grad_projected), grad_projected.sum(0), grad_b_gate, grad_scale, grad_b_mag,
-                grad_W_dec)
+        grad_W_dec = weight_gradient(f, grad_decoded, ctx.column_major[1]) if grad_decoded is not None else None
+        return (None, weight_gradient(x, grad_projected, ctx.column_major[0]), grad_projected.sum(0), grad_b_gate,
+                grad_scale, grad_b_mag, grad_W_dec)
 
 
 class GatedSAE(SparseAutoencoder):

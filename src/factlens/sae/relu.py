@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from factlens.sae.base import SparseAutoencoder, latent_gradient, relu_backward_
+from factlens.sae.base import (SparseAutoencoder, is_column_major, latent_gradient, relu_backward_,
+                              weight_gradient)
 
 
 class _ReLUCodeDecoded(torch.autograd.Function):
@@ -19,6 +20,7 @@ class _ReLUCodeDecoded(torch.autograd.Function):
     def forward(ctx, x, W_enc, offset, W_dec):
         f = torch.addmm(offset, x, W_enc).clamp_min_(0.0)
         ctx.save_for_backward(x, W_dec, f)
+        ctx.column_major = is_column_major(W_enc), is_column_major(W_dec)
         ctx.mark_non_differentiable(f)
         ctx.set_materialize_grads(False)
         return f.mm(W_dec), f.sum(-1), f
@@ -27,8 +29,8 @@ class _ReLUCodeDecoded(torch.autograd.Function):
     def backward(ctx, grad_decoded, grad_l1, _):
         x, W_dec, f = ctx.saved_tensors
         grad_pre = relu_backward_(latent_gradient(grad_decoded, W_dec, grad_l1, f), f)
-        grad_W_dec = f.t().mm(grad_decoded) if grad_decoded is not None else None
-        return None, x.t().mm(grad_pre), grad_pre.sum(0), grad_W_dec
+        grad_W_dec = weight_gradient(f, grad_decoded, ctx.column_major[1]) if grad_decoded is not None else None
+        return None, weight_gradient(x, grad_pre, ctx.column_major[0]), grad_pre.sum(0), grad_W_dec
 
 
 class ReLUSAE(SparseAutoencoder):
