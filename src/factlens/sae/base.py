@@ -28,8 +28,8 @@ def latent_gradient(grad_decoded: torch.Tensor | None, W_dec: torch.Tensor,
 def weight_gradient(inputs: torch.Tensor, grad_output: torch.Tensor, column_major: bool) -> torch.Tensor:
     """inputs^T grad_output, the gradient of the weight W in inputs W, computed as autograd's
     matmul backward computes it for W's memory layout: (grad_output^T inputs)^T when W is
-    column-major (W_enc, initialised as W_dec^T, is), else inputs^T grad_output. The two products sum in
-    different orders on some CPUs and shapes (an AMD EPYC's BLAS at 64 x 6 x 10)."""
+    column-major (W_enc, initialised as W_dec^T, is), else inputs^T grad_output. The two
+    products sum in different orders on some CPUs and shapes (an AMD EPYC at 64 x 6 x 10)."""
     return grad_output.t().mm(inputs).t() if column_major else inputs.t().mm(grad_output)
 
 
