@@ -119,13 +119,9 @@ def test_studies_are_combined_by_sites_and_sae_seed_and_a_reused_run_kept_once()
         combine_studies([longer, other])
 
 
-def makefile_sae_studies() -> list[str]:
-    makefile = (REPO / "Makefile").read_text()
-    return re.search(r"^SAE_STUDIES := (.+)$", makefile, re.MULTILINE).group(1).split()
-
-
 def test_make_sae_studies_runs_each_study_after_the_one_it_reads_and_the_report_reads_them_all():
-    studies = makefile_sae_studies()
+    makefile = (REPO / "Makefile").read_text()
+    studies = re.search(r"^SAE_STUDIES := (.+)$", makefile, re.MULTILINE).group(1).split()
     earlier = set()
     for study in studies:
         config = yaml.safe_load((REPO / "config" / f"{study}.yaml").read_text())
