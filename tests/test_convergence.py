@@ -195,6 +195,12 @@ def test_the_report_shows_each_sae_headline_at_every_training_length_site_set_an
     text = render_report(claims, pd.DataFrame({"m": [1]}), "organism", False,
                          convergence=(both_fail, {"long": "a", "seed1": "b"}, 614400.0))
     assert "| [PARETO_GATED](#pareto_gated) | s | yes | **no** (4x, 2 SAE seeds) |" in text
+    # each seed at its own longest length: seed 1 trained to 8x counts there, seed 0 at 4x
+    seed1_longer = combine_studies([seed0, seed1.assign(verdict="no", multiplier=8)])
+    text = render_report(claims, pd.DataFrame({"m": [1]}), "organism", False,
+                         convergence=(seed1_longer, {"long": "a", "seed1": "b"}, 614400.0))
+    assert "| [PARETO_GATED](#pareto_gated) | s | yes | **no** (4x-8x, 2 SAE seeds) |" in text
+    assert "| [SHRINKAGE](#shrinkage) | s | yes | **no** (2x) |" in text
     assert "convergence" not in render_report(claims, pd.DataFrame({"m": [1]}), "organism", False)
 
 

@@ -116,20 +116,22 @@ def bold_no(verdict: str) -> str:
 
 
 def longest_training_verdicts(headlines: pd.DataFrame) -> dict[str, str]:
-    """Each SAE claim's verdict at the longest training length that tests it, with its
-    count over the runs there (one per SAE seed, or per sites and seed)."""
+    """Each SAE claim's verdict at each SAE seed's longest training length that tests it,
+    with its count over the runs there (one per SAE seed, or per sites and seed) and the
+    lengths ("32x-64x" when seeds reach different ones)."""
     tested = headlines[headlines["verdict"] != "not testable here"]
     verdicts = {}
     for key, runs in tested.groupby("key", sort=False):
-        longest = int(runs["multiplier"].max())
-        at_longest = runs[runs["multiplier"] == longest]
+        at_longest = runs[runs["multiplier"] == runs.groupby("sae_seed")["multiplier"].transform("max")]
+        lengths = sorted(at_longest["multiplier"].astype(int).unique())
+        span = "-".join(f"{m}x" for m in dict.fromkeys([lengths[0], lengths[-1]]))
         n = len(at_longest)
         unit = "SAE seeds" if at_longest["sae_seed"].nunique() == n else "runs"
         if at_longest["verdict"].nunique() == 1:
             count = f", {n} {unit}" if n > 1 else ""
-            verdicts[key] = f"{bold_no(at_longest['verdict'].iloc[0])} ({longest}x{count})"
+            verdicts[key] = f"{bold_no(at_longest['verdict'].iloc[0])} ({span}{count})"
         else:
-            verdicts[key] = f"{(at_longest['verdict'] == 'yes').sum()} of {n} {unit} ({longest}x)"
+            verdicts[key] = f"{(at_longest['verdict'] == 'yes').sum()} of {n} {unit} ({span})"
     return verdicts
 
 
@@ -141,7 +143,7 @@ def render_report(claims: list[Claim], setup: pd.DataFrame, model_name: str, org
     comes from the first of them that checks it. `convergence`: the convergence studies'
     headlines (factlens.sae.convergence.combine_studies), each study's CONVERGENCE.md by
     name and this run's SAE training tokens (the summary then gives each SAE claim's
-    verdict at the longest length that tests it too)."""
+    verdict at each SAE seed's longest length that tests it too)."""
     over_seeds = {}
     for table, link in seeds:
         for _, row in table.iterrows():
