@@ -140,12 +140,13 @@ def test_the_archived_studies_that_extend_others_read_the_same_runs():
                                 for f in folders])
     resid = combined[(combined["sites"] == RESID) & (combined["key"] == "pareto_gated")]
     assert resid.groupby("sae_seed")["multiplier"].apply(list).to_dict() == {0: [1, 2, 4, 8, 16, 32],
-                                                                             1: [8, 16, 32], 2: [16, 32]}
-    # the third seed's 16x study trained all four sweeps: the JumpReLU claims read it too
+                                                                             1: [8, 16, 32], 2: [16, 32],
+                                                                             3: [16]}
+    # the 16x studies of SAE seeds 2 and 3 trained all four sweeps: the JumpReLU claims read them too
     # (seed 1's studies trained only the baseline and Gated sweeps: not testable there)
     jumprelu = combined[(combined["sites"] == RESID) & (combined["key"] == "jumprelu_vs_gated")
                         & combined["value"].notna()]
-    assert jumprelu.groupby("sae_seed")["multiplier"].apply(list).to_dict() == {0: [1, 2, 4, 8, 16], 2: [16]}
+    assert jumprelu.groupby("sae_seed")["multiplier"].apply(list).to_dict() == {0: [1, 2, 4, 8, 16], 2: [16], 3: [16]}
     # both sites pooled and the residual site alone are different runs of a headline
     both = combined[(combined["sites"] == f"{RESID}, {MLP0}") & (combined["key"] == "jumprelu_vs_gated")]
     assert both["multiplier"].tolist() == [1, 2, 4, 8]
@@ -185,7 +186,7 @@ def test_the_report_shows_each_sae_headline_at_every_training_length_site_set_an
         ["pareto_gated", RESID, "1", "", "", "0.6 [0.55, 0.65] (yes)"],
         ["shrinkage", RESID, "0", "0.74 (yes)", "0.8 (no)", ""],
         ["jumprelu_vs_gated", RESID, "0", "1.5 [1.45, 1.55] (no)", "", ""]]  # seed 1's untestable row dropped
-    # the summary: each SAE claim's verdict at the longest length testing it, counted over seeds
+    # the summary: each SAE claim's verdict at each seed's longest length testing it, counted over seeds
     assert "| claim | source | replicated | at the longest SAE training |" in text
     assert "| [PARETO_GATED](#pareto_gated) | s | yes | 1 of 2 SAE seeds (4x) |" in text
     assert "| [SHRINKAGE](#shrinkage) | s | yes | **no** (2x) |" in text
