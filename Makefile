@@ -76,8 +76,9 @@ organism-seeds: setup
 #                             (an AMD EPYC; 45 min on the Intel Xeon of the 16x study).
 #   sae-convergence-seed2-32x its baseline and Gated sweeps at 32x (16x read from
 #                             sae-convergence-seed2-16x's work folder): 41 min.
+#   sae-convergence-seed3-16x SAE seed 3's four sweeps at 16x: 28 min (the AMD EPYC).
 # `make sae-studies` runs them all in this order (each after the study it reads): about
-# 7 h on 2 cores from a fresh clone. It is what the report's SAE verdicts at the longest
+# 7.5 h on 2 cores from a fresh clone. It is what the report's SAE verdicts at the longest
 # training rest on: each SAE claim at the length where its headline settles, over SAE seeds.
 $(SAE_STUDIES): setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s workflow/convergence.smk --cores $(CORES) --configfile config/$@.yaml --workflow-profile profiles/default $(QUIET)
