@@ -12,7 +12,7 @@ CORES ?= all
 CONFIG ?= config/config.yaml
 BIN := $(VENV)/bin
 # the SAE convergence studies (below), one config each: config/<target>.yaml
-SAE_STUDIES := sae-convergence sae-convergence-16x sae-convergence-32x sae-convergence-seed1 sae-convergence-seed1-16x sae-convergence-seed1-32x sae-convergence-seed2-16x sae-convergence-seed2-32x sae-convergence-seed3-16x
+SAE_STUDIES := sae-convergence sae-convergence-16x sae-convergence-32x sae-convergence-seed1 sae-convergence-seed1-16x sae-convergence-seed1-32x sae-convergence-seed2-16x sae-convergence-seed2-32x sae-convergence-seed2-64x sae-convergence-seed3-16x
 
 .PHONY: setup replicate analyse-archived compare sweep robustness organism-seeds $(SAE_STUDIES) sae-studies report verify test test-fast interop interop-check bench bench-peers clean-work
 
@@ -76,9 +76,11 @@ organism-seeds: setup
 #                             (an AMD EPYC; 45 min on the Intel Xeon of the 16x study).
 #   sae-convergence-seed2-32x its baseline and Gated sweeps at 32x (16x read from
 #                             sae-convergence-seed2-16x's work folder): 41 min.
+#   sae-convergence-seed2-64x its baseline and Gated sweeps at 64x (32x read from
+#                             sae-convergence-seed2-32x's work folder): 74 min.
 #   sae-convergence-seed3-16x SAE seed 3's four sweeps at 16x: 28 min (the AMD EPYC).
 # `make sae-studies` runs them all in this order (each after the study it reads): about
-# 7.5 h on 2 cores from a fresh clone. It is what the report's SAE verdicts at the longest
+# 8 h on 2 cores from a fresh clone. It is what the report's SAE verdicts at the longest
 # training rest on: each SAE claim at the length where its headline settles, over SAE seeds.
 $(SAE_STUDIES): setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s workflow/convergence.smk --cores $(CORES) --configfile config/$@.yaml --workflow-profile profiles/default $(QUIET)

@@ -140,7 +140,7 @@ def test_the_archived_studies_that_extend_others_read_the_same_runs():
                                 for f in folders])
     resid = combined[(combined["sites"] == RESID) & (combined["key"] == "pareto_gated")]
     assert resid.groupby("sae_seed")["multiplier"].apply(list).to_dict() == {0: [1, 2, 4, 8, 16, 32],
-                                                                             1: [8, 16, 32], 2: [16, 32],
+                                                                             1: [8, 16, 32], 2: [16, 32, 64],
                                                                              3: [16]}
     # the 16x studies of SAE seeds 2 and 3 trained all four sweeps: the JumpReLU claims read them too
     # (seed 1's studies trained only the baseline and Gated sweeps: not testable there)
