@@ -124,7 +124,7 @@ def longest_training_verdicts(headlines: pd.DataFrame) -> dict[str, str]:
     for key, runs in tested.groupby("key", sort=False):
         at_longest = runs[runs["multiplier"] == runs.groupby("sae_seed")["multiplier"].transform("max")]
         lengths = sorted(at_longest["multiplier"].astype(int).unique())
-        span = "-".join(f"{m}x" for m in dict.fromkeys([lengths[0], lengths[-1]]))
+        span = f"{lengths[0]}x" if len(lengths) == 1 else f"{lengths[0]}x-{lengths[-1]}x"
         n = len(at_longest)
         unit = "SAE seeds" if at_longest["sae_seed"].nunique() == n else "runs"
         if at_longest["verdict"].nunique() == 1:
