@@ -91,15 +91,16 @@ def test_a_headline_still_moving_at_the_longest_length_means_not_converged():
     assert converged_multiplier(both) == 1
 
 
-def manifest(hooks: list[str], seed: int | None) -> dict:
+def manifest(hooks: list[str], seed: int | None, organism_seed: int | None = None) -> dict:
     training = {} if seed is None else {"training": {"seed": seed}}
-    return {"config": {"convergence": {"hooks": hooks}, "base": {"sae": training}}}
+    model = {} if organism_seed is None else {"model": {"organism": {"seed": organism_seed}}}
+    return {"config": {"convergence": {"hooks": hooks}, "base": {"sae": training, **model}}}
 
 
 RESID, MLP0 = "blocks.1.hook_resid_post", "blocks.0.hook_mlp_out"
 
 
-def test_studies_are_combined_by_sites_and_sae_seed_and_a_reused_run_kept_once():
+def test_studies_are_combined_by_sites_organism_and_sae_seed_and_a_reused_run_kept_once():
     main = study_runs(headlines({"pareto_gated": [0.4, 0.5]}).assign(verdict="yes"),
                       manifest([RESID, MLP0], None), "main")
     longer = study_runs(headlines({"pareto_gated": [0.45, 0.55, 0.8]}).assign(verdict=["yes", "yes", "no"]),
@@ -108,13 +109,18 @@ def test_studies_are_combined_by_sites_and_sae_seed_and_a_reused_run_kept_once()
         verdict=["yes", "yes", "no", "no"]), manifest([RESID], 0), "extended")
     seed1 = study_runs(headlines({"pareto_gated": [0.3]}).assign(verdict="yes", multiplier=4),
                        manifest([RESID], 1), "seed1")
-    combined = combine_studies([main, longer, extended, seed1])
-    assert len(combined) == 2 + 4 + 1  # 1x-4x of `longer` are `extended`'s, kept once
-    assert set(combined.loc[combined["sites"] == RESID, "study"]) == {"longer", "extended", "seed1"}
+    # another organism with the same SAE seed is another run, not a copy of seed1's
+    organism1 = study_runs(headlines({"pareto_gated": [0.7]}).assign(verdict="yes", multiplier=4),
+                           manifest([RESID], 1, organism_seed=1), "organism1")
+    combined = combine_studies([main, longer, extended, seed1, organism1])
+    assert len(combined) == 2 + 4 + 1 + 1  # 1x-4x of `longer` are `extended`'s, kept once
+    assert set(combined.loc[combined["sites"] == RESID, "study"]) == {"longer", "extended", "seed1", "organism1"}
     assert combined.query("sae_seed == 0 and sites == @RESID")["multiplier"].tolist() == [1, 2, 4, 8]
+    assert combined.query("sae_seed == 1")["organism_seed"].tolist() == [0, 1]
     # a reused length must be the same run: other numbers mean other SAEs
     other = extended.assign(value=extended["value"] + 0.01)
-    with pytest.raises(ValueError, match=r"pareto_gated at 1x \(blocks.1.hook_resid_post, SAE seed 0\) "
+    with pytest.raises(ValueError, match=r"pareto_gated at 1x \(blocks.1.hook_resid_post, organism seed 0, "
+                                         r"SAE seed 0\) "
                                          r"differs between the studies longer, extended"):
         combine_studies([longer, other])
 
@@ -138,15 +144,16 @@ def test_the_archived_studies_that_extend_others_read_the_same_runs():
     folders = [(REPO / path).parent for path in BASE["report"]["convergence"]]
     combined = combine_studies([study_runs(pd.read_csv(f / "headlines.csv"), read_json(f / "MANIFEST.json"), f.name)
                                 for f in folders])
+    seeds = ["organism_seed", "sae_seed"]
     resid = combined[(combined["sites"] == RESID) & (combined["key"] == "pareto_gated")]
-    assert resid.groupby("sae_seed")["multiplier"].apply(list).to_dict() == {0: [1, 2, 4, 8, 16, 32],
-                                                                             1: [8, 16, 32], 2: [16, 32, 64],
-                                                                             3: [16]}
-    # the 16x studies of SAE seeds 2 and 3 trained all four sweeps: the JumpReLU claims read them too
-    # (seed 1's studies trained only the baseline and Gated sweeps: not testable there)
+    assert resid.groupby(seeds)["multiplier"].apply(list).to_dict() == {
+        (0, 0): [1, 2, 4, 8, 16, 32], (0, 1): [8, 16, 32], (0, 2): [16, 32, 64], (0, 3): [16], (1, 1): [16, 32]}
+    # the 16x studies of SAE seeds 2 and 3 and of organism 1 trained all four sweeps: the JumpReLU
+    # claims read them too (seed 1's studies trained only the baseline and Gated sweeps: not testable there)
     jumprelu = combined[(combined["sites"] == RESID) & (combined["key"] == "jumprelu_vs_gated")
                         & combined["value"].notna()]
-    assert jumprelu.groupby("sae_seed")["multiplier"].apply(list).to_dict() == {0: [1, 2, 4, 8, 16], 2: [16], 3: [16]}
+    assert jumprelu.groupby(seeds)["multiplier"].apply(list).to_dict() == {
+        (0, 0): [1, 2, 4, 8, 16], (0, 2): [16], (0, 3): [16], (1, 1): [16]}
     # both sites pooled and the residual site alone are different runs of a headline
     both = combined[(combined["sites"] == f"{RESID}, {MLP0}") & (combined["key"] == "jumprelu_vs_gated")]
     assert both["multiplier"].tolist() == [1, 2, 4, 8]
@@ -182,10 +189,13 @@ def test_the_report_shows_each_sae_headline_at_every_training_length_site_set_an
             or line.startswith("| shrinkage ") or line.startswith("| jumprelu_vs_gated ")]
     cells = [[cell.strip() for cell in row] for row in rows]
     assert cells == [
-        ["pareto_gated", RESID, "0", "0.4 [0.35, 0.45] (yes)", "0.52 [0.47, 0.57] (yes)", "0.9 [0.85, 0.95] (no)"],
-        ["pareto_gated", RESID, "1", "", "", "0.6 [0.55, 0.65] (yes)"],
-        ["shrinkage", RESID, "0", "0.74 (yes)", "0.8 (no)", ""],
-        ["jumprelu_vs_gated", RESID, "0", "1.5 [1.45, 1.55] (no)", "", ""]]  # seed 1's untestable row dropped
+        ["pareto_gated", RESID, "0", "0", "0.4 [0.35, 0.45] (yes)", "0.52 [0.47, 0.57] (yes)", "0.9 [0.85, 0.95] (no)"],
+        ["pareto_gated", RESID, "0", "1", "", "", "0.6 [0.55, 0.65] (yes)"],
+        ["shrinkage", RESID, "0", "0", "0.74 (yes)", "0.8 (no)", ""],
+        ["jumprelu_vs_gated", RESID, "0", "0", "1.5 [1.45, 1.55] (no)", "", ""]]  # seed 1's untestable row dropped
+    header = next(line for line in text.splitlines() if line.startswith("| claim ") and "SAE seed" in line)
+    assert [cell.strip() for cell in header.split("|")[1:-1]] == ["claim", "sites", "organism seed", "SAE seed",
+                                                                  "1x", "2x", "4x"]
     # the summary: each SAE claim's verdict at each seed's longest length testing it, counted over seeds
     assert "| claim | source | replicated | at the longest SAE training |" in text
     assert "| [PARETO_GATED](#pareto_gated) | s | yes | 1 of 2 SAE seeds (4x) |" in text
@@ -202,6 +212,14 @@ def test_the_report_shows_each_sae_headline_at_every_training_length_site_set_an
                          convergence=(seed1_longer, {"long": "a", "seed1": "b"}, 614400.0))
     assert "| [PARETO_GATED](#pareto_gated) | s | yes | **no** (4x-8x, 2 SAE seeds) |" in text
     assert "| [SHRINKAGE](#shrinkage) | s | yes | **no** (2x) |" in text
+    # a second organism counts as its own run, even with an SAE seed the first one has
+    organism1 = study_runs(headlines({"pareto_gated": [0.95]}).assign(verdict="no", multiplier=4),
+                           manifest([RESID], 1, organism_seed=1), "organism1")
+    for verdict, summary in (("no", "**no** (4x-8x, 3 runs on 2 organisms)"), ("yes", "1 of 3 runs on 2 organisms (4x-8x)")):
+        text = render_report(claims, pd.DataFrame({"m": [1]}), "organism", False, convergence=(
+            combine_studies([seed0, seed1.assign(verdict="no", multiplier=8), organism1.assign(verdict=verdict)]),
+            {"long": "a", "seed1": "b", "organism1": "c"}, 614400.0))
+        assert f"| [PARETO_GATED](#pareto_gated) | s | yes | {summary} |" in text
     assert "convergence" not in render_report(claims, pd.DataFrame({"m": [1]}), "organism", False)
 
 
@@ -238,7 +256,8 @@ def test_the_aggregate_pools_sites_into_each_headline_and_keeps_each_site_alone(
     aggregate_convergence.run(argparse.Namespace(
         runs=[f"1={saes}", f"2={saes}"], hooks=hooks, sweep=out["sweep.csv"], headlines=out["headlines.csv"],
         by_site=out["by_site.csv"], shifts=out["doubling.csv"], markdown=out["CONVERGENCE.md"],
-        figure=out["convergence.png"], setup="SAE seed 7 instead of 0"))
+        figure=out["convergence.png"], setup="SAE seed 7 instead of 0",
+        organism="the organism in work/seeds/seed-7/checkpoint (not archived)"))
     headlines, by_site = pd.read_csv(out["headlines.csv"]), pd.read_csv(out["by_site.csv"])
     assert set(by_site["hook_name"]) == set(hooks)
     for key in ("pareto_gated", "pareto_jumprelu", "jumprelu_vs_gated", "jumprelu_vs_topk"):
@@ -253,7 +272,8 @@ def test_the_aggregate_pools_sites_into_each_headline_and_keeps_each_site_alone(
                                                              rel=1e-5)
     assert sweep["dense_fraction"].max() > 0
     text = out["CONVERGENCE.md"].read_text()
-    assert "with the archived organism; SAE seed 7 instead of 0 (factlens.sae.convergence)" in text
+    assert ("with the organism in work/seeds/seed-7/checkpoint (not archived); SAE seed 7 instead of 0 "
+            "(factlens.sae.convergence)") in text
     assert "## Each site alone" in text and "| pareto_gated      | blocks.0.hook_mlp_out" in text
     assert out["convergence.png"].stat().st_size > 10_000 and (tmp_path / "convergence.pdf").exists()
 

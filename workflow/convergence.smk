@@ -4,8 +4,9 @@
 
 The whole workflow (../Snakefile) is imported once per training length as a Snakemake
 module (rules named x<M>_<rule>), with the base config changed by
-factlens.sae.convergence.study_config: the archived organism, only the studied sites,
-every SAE's steps multiplied. Only the SAE stage runs for each length (caching, training,
+factlens.sae.convergence.study_config: the organism of the config's `checkpoint` (the
+archived one, or another seed's: config/sae-convergence-organism1-16x.yaml), only the
+studied sites, every SAE's steps multiplied. Only the SAE stage runs for each length (caching, training,
 evaluation, the sweep's tables); the aggregate is archived under the config's resultsdir.
 The 1x length is the base run itself: its archived SAE tables are read as they are
 (the same organism, data, seeds and steps would train the same SAEs). A study that extends
@@ -41,6 +42,7 @@ REUSE = config.get("reuse") or {}
 RUNS = length_results(MULTIPLIERS, config["workdir"], BASE["resultsdir"], REUSE)
 REUSED = sorted(REUSE.get("multipliers", []))
 TRAINED = [m for m in MULTIPLIERS if m != 1 and m not in REUSED]
+ARCHIVED_ORGANISM = "results/default/model/checkpoint"
 SAE_TABLES = ("sweep.csv", "l0_at_equal_loss_recovered.csv", "at_equal_l0.csv")
 for m in REUSED:
     if not Path(RUNS[m], "saes", SAE_TABLES[0]).exists():
@@ -71,6 +73,9 @@ rule aggregate_convergence:
         runs=" ".join(f"{m}={results}/saes" for m, results in RUNS.items()),
         hooks=" ".join(map(shlex.quote, config["hooks"])),
         setup=lambda w: (f"--setup {shlex.quote(config['setup'])}" if config.get("setup") else ""),
+        # a study on another organism than the archived one says which (its checkpoint)
+        organism=("" if config["checkpoint"] == ARCHIVED_ORGANISM else
+                  "--organism " + shlex.quote(f"the organism in {config['checkpoint']} (not archived)")),
     conda:
         "../environment.yml"
     log:
@@ -83,6 +88,7 @@ rule aggregate_convergence:
         runtime=5,
     shell:
         "python -m factlens aggregate-convergence --runs {params.runs} --hooks {params.hooks} {params.setup}"
+        " {params.organism}"
         " --sweep {output.sweep:q} --headlines {output.headlines:q} --by-site {output.by_site:q}"
         " --shifts {output.shifts:q}"
         " --markdown {output.summary:q} --figure {output.figure:q} 2> {log:q}"

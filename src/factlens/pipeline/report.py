@@ -90,10 +90,10 @@ def convergence_cell(value: float, low: float, high: float, verdict: str) -> str
 
 def convergence_lines(headlines: pd.DataFrame, links: dict[str, str], default_tokens: float) -> list[str]:
     """The SAE claims' headlines at every training length of the convergence studies
-    (factlens.sae.convergence.combine_studies), one row per claim, sites and SAE seed."""
+    (factlens.sae.convergence.combine_studies), one row per claim, sites, organism and SAE seed."""
     wide = headlines.assign(cell=[convergence_cell(*row) for row in
                                   headlines[["value", "low", "high", "verdict"]].itertuples(index=False)])
-    rows = ["key", "sites", "sae_seed"]
+    rows = ["key", "sites", "organism_seed", "sae_seed"]
     order = wide[rows].drop_duplicates()
     order = order.iloc[np.argsort(pd.factorize(order["key"])[0], kind="stable")]  # claim by claim
     table = wide.pivot(index=rows, columns="multiplier", values="cell")
@@ -103,11 +103,12 @@ def convergence_lines(headlines: pd.DataFrame, links: dict[str, str], default_to
     studies = ", ".join(f"[{name}]({link})" for name, link in links.items())
     return ["", "## How far the SAEs are from convergence", "",
             f"This run's SAEs train on {default_tokens / 1e6:.2g}M tokens each. The convergence studies "
-            f"({studies}) retrained sweeps for multiples of that, at the sites and with the SAE seed "
-            "of each row; each SAE claim's headline number (95% interval, verdict) at each length "
+            f"({studies}) retrained sweeps for multiples of that, at the sites, on the organism and "
+            "with the SAE seed of each row (organism seed 0 is the archived organism); each SAE claim's headline number (95% interval, verdict) at each length "
             "(blank: not trained; '-': not testable with that study's sweeps). A headline is its "
             "claim's extreme over the row's sites, so rows with other sites differ at the same length.",
-            "", table.reset_index().rename(columns={"key": "claim", "sae_seed": "SAE seed"})
+            "", table.reset_index().rename(columns={"key": "claim", "organism_seed": "organism seed",
+                                                    "sae_seed": "SAE seed"})
             .to_markdown(index=False)]
 
 
@@ -116,17 +117,24 @@ def bold_no(verdict: str) -> str:
 
 
 def longest_training_verdicts(headlines: pd.DataFrame) -> dict[str, str]:
-    """Each SAE claim's verdict at each SAE seed's longest training length that tests it,
-    with its count over the runs there (one per SAE seed, or per sites and seed) and the
-    lengths ("32x-64x" when seeds reach different ones)."""
+    """Each SAE claim's verdict at each run's longest training length that tests it (a run:
+    an organism and an SAE seed), with its count over the runs there (one per SAE seed, or
+    per sites and seed) and the lengths ("32x-64x" when runs reach different ones)."""
     tested = headlines[headlines["verdict"] != "not testable here"]
+    seeds = ["organism_seed", "sae_seed"]
     verdicts = {}
     for key, runs in tested.groupby("key", sort=False):
-        at_longest = runs[runs["multiplier"] == runs.groupby("sae_seed")["multiplier"].transform("max")]
+        at_longest = runs[runs["multiplier"] == runs.groupby(seeds)["multiplier"].transform("max")]
         lengths = sorted(at_longest["multiplier"].astype(int).unique())
         span = f"{lengths[0]}x" if len(lengths) == 1 else f"{lengths[0]}x-{lengths[-1]}x"
         n = len(at_longest)
-        unit = "SAE seeds" if at_longest["sae_seed"].nunique() == n else "runs"
+        organisms = at_longest["organism_seed"].nunique()
+        if at_longest.duplicated(seeds).any():  # the same seeds with other sites
+            unit = "runs"
+        elif organisms > 1:
+            unit = f"runs on {organisms} organisms"
+        else:
+            unit = "SAE seeds"
         if at_longest["verdict"].nunique() == 1:
             count = f", {n} {unit}" if n > 1 else ""
             verdicts[key] = f"{bold_no(at_longest['verdict'].iloc[0])} ({span}{count})"

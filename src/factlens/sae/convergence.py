@@ -2,9 +2,10 @@
 1x, 2x, 4x and 8x the default's tokens, each run's SAE verdict headlines with their
 bootstrap intervals, and where doubling the training stops moving them.
 
-A study run is the default config with the archived organism (no retraining), only the
-studied sites, and every SAE training length multiplied; each run writes the usual SAE
-tables (sweep, L0 at equal loss recovered, metrics at equal L0)."""
+A study run is the default config with a trained organism's checkpoint (the archived
+one, or another seed's; no retraining), only the studied sites, and every SAE training
+length multiplied; each run writes the usual SAE tables (sweep, L0 at equal loss
+recovered, metrics at equal L0)."""
 
 from __future__ import annotations
 
@@ -115,23 +116,26 @@ def converged_multiplier(shifts: pd.DataFrame) -> int | None:
 
 def study_runs(headlines: pd.DataFrame, manifest: dict, name: str) -> pd.DataFrame:
     """One archived study's headlines, labelled with what tells its runs apart from another
-    study's: its sites (a headline is its extreme over them), its SAE seed, and its name."""
+    study's: its sites (a headline is its extreme over them), its organism's seed, its SAE
+    seed, and its name."""
     study, base = manifest["config"]["convergence"], manifest["config"]["base"]
     return headlines.assign(sites=", ".join(study["hooks"]),
+                            organism_seed=int(base.get("model", {}).get("organism", {}).get("seed", 0)),
                             sae_seed=int(base["sae"].get("training", {}).get("seed", 0)), study=name)
 
 
 def combine_studies(studies: list[pd.DataFrame]) -> pd.DataFrame:
     """The headlines of several studies (`study_runs`) as one table, one row per claim, sites,
-    SAE seed and length. A study that extends another reads that one's shorter lengths, so
-    the same run can appear twice: it is kept once, and must have the same numbers in both."""
+    organism, SAE seed and length. A study that extends another reads that one's shorter
+    lengths, so the same run can appear twice: it is kept once, and must have the same
+    numbers in both."""
     table = pd.concat(studies, ignore_index=True)
-    run = ["key", "sites", "sae_seed", "multiplier"]
+    run = ["key", "sites", "organism_seed", "sae_seed", "multiplier"]
     for _, copies in table[table.duplicated(run, keep=False)].groupby(run, sort=False):
         numbers = copies[["value", "low", "high"]].to_numpy(dtype=float)
         if not np.allclose(numbers, numbers[0], equal_nan=True) or copies["verdict"].nunique() > 1:
             first = copies.iloc[0]
-            raise ValueError(f"{first['key']} at {first['multiplier']}x ({first['sites']}, SAE seed "
-                             f"{first['sae_seed']}) differs between the studies "
+            raise ValueError(f"{first['key']} at {first['multiplier']}x ({first['sites']}, organism seed "
+                             f"{first['organism_seed']}, SAE seed {first['sae_seed']}) differs between the studies "
                              f"{', '.join(copies['study'])}: they did not train the same SAEs")
     return table.drop_duplicates(run, keep="first").reset_index(drop=True)

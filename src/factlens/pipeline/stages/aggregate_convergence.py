@@ -30,6 +30,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--runs", nargs="+", required=True,
                         help="Each training length as MULTIPLIER=FOLDER (the run's results/saes).")
     parser.add_argument("--hooks", nargs="+", required=True, help="The studied sites.")
+    parser.add_argument("--organism", default="the archived organism",
+                        help="Which organism the runs analyse (CONVERGENCE.md).")
     parser.add_argument("--setup", default="everything else as in the default (`make sae-convergence`)",
                         help="How the runs differ from the default besides their length (CONVERGENCE.md).")
     parser.add_argument("--sweep", required=True, help="The output CSV: every SAE of every run.")
@@ -88,7 +90,7 @@ def convergence_verdict(shifts: pd.DataFrame, converged: int | None, longest: in
 
 
 def summary(headlines: pd.DataFrame, by_site: pd.DataFrame, shifts: pd.DataFrame, converged: int | None,
-            hooks: list[str], tokens: dict[int, int], setup: str) -> str:
+            hooks: list[str], tokens: dict[int, int], setup: str, organism: str) -> str:
     wide = headlines.pivot(index="key", columns="multiplier", values="value").reindex(headlines["key"].unique())
     table = headline_table(headlines, ["key"], tokens).reindex(wide.index)
     keys = list(wide.index)
@@ -99,8 +101,8 @@ def summary(headlines: pd.DataFrame, by_site: pd.DataFrame, shifts: pd.DataFrame
     verdicts.columns = [f"{m}x" for m in verdicts.columns]
     lines = ["# SAE training length: how far from convergence", "",
              f"The default's SAE sweeps at {', '.join(hooks)} retrained for "
-             f"{', '.join(f'{m}x' for m in sorted(tokens))} the default's training tokens, with the archived "
-             f"organism; {setup} (factlens.sae.convergence). Figure: `convergence.png` (FVU, L0, loss "
+             f"{', '.join(f'{m}x' for m in sorted(tokens))} the default's training tokens, with {organism}; "
+             f"{setup} (factlens.sae.convergence). Figure: `convergence.png` (FVU, L0, loss "
              "recovered, dead and dense latents against training tokens, one line per coefficient).", "",
              "## Each SAE verdict's headline number (95% bootstrap interval)", "",
              table.reset_index().to_markdown(index=False), "",
@@ -135,6 +137,7 @@ def run(args) -> None:
     write_table(headlines, args.headlines)
     write_table(by_site, args.by_site)
     write_table(shifts, args.shifts)
-    write_text(summary(headlines, by_site, shifts, converged, args.hooks, tokens, args.setup), args.markdown)
+    write_text(summary(headlines, by_site, shifts, converged, args.hooks, tokens, args.setup,
+                       args.organism), args.markdown)
     save_figure(convergence_figure(sweep), args.figure)
     log.info("converged from %s", f"{converged}x" if converged else "no length measured")
