@@ -215,7 +215,8 @@ def test_the_report_shows_each_sae_headline_at_every_training_length_site_set_an
     # a second organism counts as its own run, even with an SAE seed the first one has
     organism1 = study_runs(headlines({"pareto_gated": [0.95]}).assign(verdict="no", multiplier=4),
                            manifest([RESID], 1, organism_seed=1), "organism1")
-    for verdict, summary in (("no", "**no** (4x-8x, 3 runs on 2 organisms)"), ("yes", "1 of 3 runs on 2 organisms (4x-8x)")):
+    for verdict, summary in (("no", "**no** (4x-8x, 3 runs on 2 organisms)"),
+                             ("yes", "1 of 3 runs on 2 organisms (4x-8x)")):
         text = render_report(claims, pd.DataFrame({"m": [1]}), "organism", False, convergence=(
             combine_studies([seed0, seed1.assign(verdict="no", multiplier=8), organism1.assign(verdict=verdict)]),
             {"long": "a", "seed1": "b", "organism1": "c"}, 614400.0))

@@ -104,7 +104,8 @@ def convergence_lines(headlines: pd.DataFrame, links: dict[str, str], default_to
     return ["", "## How far the SAEs are from convergence", "",
             f"This run's SAEs train on {default_tokens / 1e6:.2g}M tokens each. The convergence studies "
             f"({studies}) retrained sweeps for multiples of that, at the sites, on the organism and "
-            "with the SAE seed of each row (organism seed 0 is the archived organism); each SAE claim's headline number (95% interval, verdict) at each length "
+            "with the SAE seed of each row (organism seed 0 is the archived organism); each SAE "
+            "claim's headline number (95% interval, verdict) at each length "
             "(blank: not trained; '-': not testable with that study's sweeps). A headline is its "
             "claim's extreme over the row's sites, so rows with other sites differ at the same length.",
             "", table.reset_index().rename(columns={"key": "claim", "organism_seed": "organism seed",
