@@ -291,3 +291,19 @@ def test_a_single_length_is_not_called_unconverged():
     assert convergence_verdict(moving, converged_multiplier(moving), 8).startswith("**Not converged within 8x")
     settled = doubling_shifts(headlines({"pareto_gated": [0.40, 0.41, 0.41, 0.41]}))
     assert convergence_verdict(settled, converged_multiplier(settled), 8).startswith("**Converged length:** from 1x")
+
+
+def test_the_second_organism_overlay_sets_every_seed_as_make_robustness_does():
+    """config/organism-seed-1.yaml must give the run `make robustness` makes for seed 1
+    (its organism is the one work/seeds/seed-1 holds), apart from the folders and the
+    report's reading of other runs."""
+    from factlens.pipeline.seeds import base_config, seeded_config
+
+    overlay = base_config([str(REPO / "config" / "organism-seed-1.yaml")],
+                          workflow_config=str(REPO / "config" / "config.yaml"))
+    robustness = seeded_config(base_config([], workflow_config=str(REPO / "config" / "config.yaml")), 1, "w", "r")
+    for config in (overlay, robustness):
+        for key in ("workdir", "resultsdir", "report"):
+            config.pop(key)
+    assert overlay == robustness
+    assert overlay["model"]["organism"]["seed"] == overlay["world"]["seed"] == 1
