@@ -12,7 +12,7 @@ CORES ?= all
 CONFIG ?= config/config.yaml
 BIN := $(VENV)/bin
 # the SAE convergence studies (below), one config each: config/<target>.yaml
-SAE_STUDIES := sae-convergence sae-convergence-16x sae-convergence-32x sae-convergence-seed1 sae-convergence-seed1-16x sae-convergence-seed1-32x sae-convergence-seed2-16x sae-convergence-seed2-32x sae-convergence-seed2-64x sae-convergence-seed3-16x sae-convergence-organism1-16x sae-convergence-organism1-32x
+SAE_STUDIES := sae-convergence sae-convergence-16x sae-convergence-32x sae-convergence-seed1 sae-convergence-seed1-16x sae-convergence-seed1-32x sae-convergence-seed2-16x sae-convergence-seed2-32x sae-convergence-seed2-64x sae-convergence-seed3-16x sae-convergence-organism1-16x sae-convergence-organism1-32x sae-convergence-organism1-64x
 
 .PHONY: setup replicate analyse-archived compare sweep robustness organism-seeds $(SAE_STUDIES) sae-studies report verify test test-fast interop interop-check bench bench-peers clean-work
 
@@ -85,6 +85,8 @@ organism-seeds: setup
 #                             7 + 28 min (the AMD EPYC).
 #   sae-convergence-organism1-32x  its baseline and Gated sweeps at 32x (16x read from
 #                             sae-convergence-organism1-16x's work folder): 35 min.
+#   sae-convergence-organism1-64x  the same at 64x (32x read from
+#                             sae-convergence-organism1-32x's work folder): 73 min (the AMD EPYC, partly beside make test).
 # `make sae-studies` runs them all in this order (each after the study it reads): about
 # 9 h on 2 cores from a fresh clone. It is what the report's SAE verdicts at the longest
 # training rest on: each SAE claim at the length where its headline settles, over SAE seeds
@@ -95,7 +97,7 @@ $(SAE_STUDIES): setup
 # the second organism of the studies above: organism seed 1, trained as make organism-seeds
 # and make robustness train it (and reused by them)
 ORGANISM1 := work/seeds/seed-1/results/model/checkpoint/model.safetensors
-sae-convergence-organism1-16x sae-convergence-organism1-32x: $(ORGANISM1)
+sae-convergence-organism1-16x sae-convergence-organism1-32x sae-convergence-organism1-64x: $(ORGANISM1)
 $(ORGANISM1): setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s workflow/seeds.smk $@ --cores $(CORES) --configfile config/organism-seeds.yaml --workflow-profile profiles/default $(QUIET)
 
