@@ -88,7 +88,7 @@ organism-seeds: setup
 #   sae-convergence-organism1-64x  the same at 64x (32x read from
 #                             sae-convergence-organism1-32x's work folder): 73 min (the AMD EPYC, partly beside make test).
 # `make sae-studies` runs them all in this order (each after the study it reads): about
-# 9 h on 2 cores from a fresh clone. It is what the report's SAE verdicts at the longest
+# 10 h on 2 cores from a fresh clone. It is what the report's SAE verdicts at the longest
 # training rest on: each SAE claim at the length where its headline settles, over SAE seeds
 # and two organisms.
 $(SAE_STUDIES): setup
