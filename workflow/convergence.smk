@@ -42,7 +42,8 @@ REUSE = config.get("reuse") or {}
 RUNS = length_results(MULTIPLIERS, config["workdir"], BASE["resultsdir"], REUSE)
 REUSED = sorted(REUSE.get("multipliers", []))
 TRAINED = [m for m in MULTIPLIERS if m != 1 and m not in REUSED]
-ARCHIVED_ORGANISM = "results/default/model/checkpoint"
+# where the base run archives its organism (workflow/rules/model.smk, archive_checkpoint)
+ARCHIVED_ORGANISM = f"{BASE['resultsdir']}/model/checkpoint"
 SAE_TABLES = ("sweep.csv", "l0_at_equal_loss_recovered.csv", "at_equal_l0.csv")
 for m in REUSED:
     if not Path(RUNS[m], "saes", SAE_TABLES[0]).exists():
