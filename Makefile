@@ -12,7 +12,7 @@ CORES ?= all
 CONFIG ?= config/config.yaml
 BIN := $(VENV)/bin
 # the SAE convergence studies (below), one config each: config/<target>.yaml
-SAE_STUDIES := sae-convergence sae-convergence-16x sae-convergence-32x sae-convergence-seed1 sae-convergence-seed1-16x sae-convergence-seed1-32x sae-convergence-seed2-16x sae-convergence-seed2-32x sae-convergence-seed2-64x sae-convergence-seed3-16x sae-convergence-organism1-16x sae-convergence-organism1-32x sae-convergence-organism1-64x
+SAE_STUDIES := sae-convergence sae-convergence-16x sae-convergence-32x sae-convergence-seed1 sae-convergence-seed1-16x sae-convergence-seed1-32x sae-convergence-seed2-16x sae-convergence-seed2-32x sae-convergence-seed2-64x sae-convergence-seed3-16x sae-convergence-organism1-16x sae-convergence-organism1-32x sae-convergence-organism1-64x sae-convergence-organism2-16x sae-convergence-organism2-32x
 
 .PHONY: setup replicate analyse-archived compare sweep robustness organism-seeds $(SAE_STUDIES) sae-studies report verify test test-fast interop interop-check bench bench-peers clean-work
 
@@ -44,9 +44,14 @@ sweep: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) config/illusion-sweep.yaml --workflow-profile profiles/default $(QUIET)
 
 # The default replication for seeds 0, 1 and 2 (config/seeds.yaml; seed 0 is the default run,
-# reused), aggregated in results/seeds/ (every claim's verdict per seed); then the default run.
+# reused), aggregated in results/seeds/ (every claim's verdict per seed); then the SAE claims
+# at their converged lengths on organisms 1 and 2 (the residual site's sweeps at 16x and 32x;
+# organism 0's are the SAE-seed studies of make sae-studies); then the default run, whose
+# report reads them all.
+ROBUSTNESS_SAE_STUDIES := sae-convergence-organism1-16x sae-convergence-organism1-32x sae-convergence-organism2-16x sae-convergence-organism2-32x
 robustness: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s workflow/seeds.smk --cores $(CORES) --configfile config/seeds.yaml --workflow-profile profiles/default $(QUIET)
+	$(MAKE) --no-print-directory $(ROBUSTNESS_SAE_STUDIES)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --workflow-profile profiles/default $(QUIET)
 
 # The organism alone for seeds 0-4 (config/organism-seeds.yaml; seed 0 is the default run's
@@ -87,18 +92,24 @@ organism-seeds: setup
 #                             sae-convergence-organism1-16x's work folder): 35 min.
 #   sae-convergence-organism1-64x  the same at 64x (32x read from
 #                             sae-convergence-organism1-32x's work folder): 73 min (the AMD EPYC, partly beside make test).
+#   sae-convergence-organism2-16x  a third organism (every seed 2, config/organism-seed-2.yaml):
+#                             the same as organism 1's 16x, after training organism seed 2 in
+#                             work/seeds/seed-2: 6 + 26 min (the AMD EPYC).
+#   sae-convergence-organism2-32x  its baseline and Gated sweeps at 32x (16x read from
+#                             sae-convergence-organism2-16x's work folder): 34 min.
 # `make sae-studies` runs them all in this order (each after the study it reads): about
-# 10 h on 2 cores from a fresh clone. It is what the report's SAE verdicts at the longest
+# 11 h on 2 cores from a fresh clone. It is what the report's SAE verdicts at the longest
 # training rest on: each SAE claim at the length where its headline settles, over SAE seeds
-# and two organisms.
+# and three organisms.
 $(SAE_STUDIES): setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s workflow/convergence.smk --cores $(CORES) --configfile config/$@.yaml --workflow-profile profiles/default $(QUIET)
 
-# the second organism of the studies above: organism seed 1, trained as make organism-seeds
-# and make robustness train it (and reused by them)
-ORGANISM1 := work/seeds/seed-1/results/model/checkpoint/model.safetensors
-sae-convergence-organism1-16x sae-convergence-organism1-32x sae-convergence-organism1-64x: $(ORGANISM1)
-$(ORGANISM1): setup
+# the other organisms of the studies above: organism seeds 1 and 2, trained as make
+# organism-seeds and make robustness train them (and reused by them)
+ORGANISM = work/seeds/seed-$(1)/results/model/checkpoint/model.safetensors
+sae-convergence-organism1-16x sae-convergence-organism1-32x sae-convergence-organism1-64x: $(call ORGANISM,1)
+sae-convergence-organism2-16x sae-convergence-organism2-32x: $(call ORGANISM,2)
+$(call ORGANISM,%): setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s workflow/seeds.smk $@ --cores $(CORES) --configfile config/organism-seeds.yaml --workflow-profile profiles/default $(QUIET)
 
 sae-studies: setup

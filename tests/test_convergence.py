@@ -125,7 +125,7 @@ def test_studies_are_combined_by_sites_organism_and_sae_seed_and_a_reused_run_ke
         combine_studies([longer, other])
 
 
-def test_make_sae_studies_runs_each_study_after_the_one_it_reads_and_the_report_reads_them_all():
+def test_sae_studies_and_robustness_run_each_study_after_the_one_it_reads_and_the_report_reads_them_all():
     makefile = (REPO / "Makefile").read_text()
     studies = re.search(r"^SAE_STUDIES := (.+)$", makefile, re.MULTILINE).group(1).split()
     earlier = set()
@@ -136,6 +136,19 @@ def test_make_sae_studies_runs_each_study_after_the_one_it_reads_and_the_report_
         assert reused is None or reused in earlier, f"{study} reads {reused} before it is made"
         earlier.add(config["workdir"])
     assert BASE["report"]["convergence"] == [f"results/{study}/headlines.csv" for study in studies]
+    # make robustness runs the other organisms' studies in the same order, on the organisms
+    # its own seeds train (work/seeds/seed-<N>, every seed N)
+    robustness = re.search(r"^ROBUSTNESS_SAE_STUDIES := (.+)$", makefile, re.MULTILINE).group(1).split()
+    assert robustness == [study for study in studies if study in robustness]
+    organisms = set()
+    for study in robustness:
+        config = yaml.safe_load((REPO / "config" / f"{study}.yaml").read_text())
+        seed = int(re.fullmatch(r"work/seeds/seed-(\d+)/results/model/checkpoint", config["checkpoint"]).group(1))
+        overlays = [config["base"]] if isinstance(config["base"], str) else config["base"]
+        assert overlays[-1] == f"config/organism-seed-{seed}.yaml"
+        organisms.add(seed)
+    seeds = yaml.safe_load((REPO / "config" / "seeds.yaml").read_text())["seeds"]
+    assert organisms == set(seeds) - {0}  # seed 0's are the archived organism's studies
 
 
 def test_the_archived_studies_that_extend_others_read_the_same_runs():
@@ -147,13 +160,14 @@ def test_the_archived_studies_that_extend_others_read_the_same_runs():
     seeds = ["organism_seed", "sae_seed"]
     resid = combined[(combined["sites"] == RESID) & (combined["key"] == "pareto_gated")]
     assert resid.groupby(seeds)["multiplier"].apply(list).to_dict() == {
-        (0, 0): [1, 2, 4, 8, 16, 32], (0, 1): [8, 16, 32], (0, 2): [16, 32, 64], (0, 3): [16], (1, 1): [16, 32, 64]}
-    # the 16x studies of SAE seeds 2 and 3 and of organism 1 trained all four sweeps: the JumpReLU
+        (0, 0): [1, 2, 4, 8, 16, 32], (0, 1): [8, 16, 32], (0, 2): [16, 32, 64], (0, 3): [16], (1, 1): [16, 32, 64],
+        (2, 2): [16, 32]}
+    # the 16x studies of SAE seeds 2 and 3 and of organisms 1 and 2 trained all four sweeps: the JumpReLU
     # claims read them too (seed 1's studies trained only the baseline and Gated sweeps: not testable there)
     jumprelu = combined[(combined["sites"] == RESID) & (combined["key"] == "jumprelu_vs_gated")
                         & combined["value"].notna()]
     assert jumprelu.groupby(seeds)["multiplier"].apply(list).to_dict() == {
-        (0, 0): [1, 2, 4, 8, 16], (0, 2): [16], (0, 3): [16], (1, 1): [16]}
+        (0, 0): [1, 2, 4, 8, 16], (0, 2): [16], (0, 3): [16], (1, 1): [16], (2, 2): [16]}
     # both sites pooled and the residual site alone are different runs of a headline
     both = combined[(combined["sites"] == f"{RESID}, {MLP0}") & (combined["key"] == "jumprelu_vs_gated")]
     assert both["multiplier"].tolist() == [1, 2, 4, 8]
@@ -293,17 +307,18 @@ def test_a_single_length_is_not_called_unconverged():
     assert convergence_verdict(settled, converged_multiplier(settled), 8).startswith("**Converged length:** from 1x")
 
 
-def test_the_second_organism_overlay_sets_every_seed_as_make_robustness_does():
-    """config/organism-seed-1.yaml must give the run `make robustness` makes for seed 1
-    (its organism is the one work/seeds/seed-1 holds), apart from the folders and the
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_organism_overlays_set_every_seed_as_make_robustness_does(seed):
+    """config/organism-seed-<N>.yaml must give the run `make robustness` makes for seed N
+    (its organism is the one work/seeds/seed-N holds), apart from the folders and the
     report's reading of other runs."""
     from factlens.pipeline.seeds import base_config, seeded_config
 
-    overlay = base_config([str(REPO / "config" / "organism-seed-1.yaml")],
+    overlay = base_config([str(REPO / "config" / f"organism-seed-{seed}.yaml")],
                           workflow_config=str(REPO / "config" / "config.yaml"))
-    robustness = seeded_config(base_config([], workflow_config=str(REPO / "config" / "config.yaml")), 1, "w", "r")
+    robustness = seeded_config(base_config([], workflow_config=str(REPO / "config" / "config.yaml")), seed, "w", "r")
     for config in (overlay, robustness):
         for key in ("workdir", "resultsdir", "report"):
             config.pop(key)
     assert overlay == robustness
-    assert overlay["model"]["organism"]["seed"] == overlay["world"]["seed"] == 1
+    assert overlay["model"]["organism"]["seed"] == overlay["world"]["seed"] == seed
