@@ -161,7 +161,7 @@ def test_the_archived_studies_that_extend_others_read_the_same_runs():
     resid = combined[(combined["sites"] == RESID) & (combined["key"] == "pareto_gated")]
     assert resid.groupby(seeds)["multiplier"].apply(list).to_dict() == {
         (0, 0): [1, 2, 4, 8, 16, 32], (0, 1): [8, 16, 32], (0, 2): [16, 32, 64], (0, 3): [16], (1, 1): [16, 32, 64],
-        (2, 2): [16, 32]}
+        (2, 2): [16, 32, 64]}
     # the 16x studies of SAE seeds 2 and 3 and of organisms 1 and 2 trained all four sweeps: the JumpReLU
     # claims read them too (seed 1's studies trained only the baseline and Gated sweeps: not testable there)
     jumprelu = combined[(combined["sites"] == RESID) & (combined["key"] == "jumprelu_vs_gated")
