@@ -31,12 +31,17 @@ from factlens.sae.architectures import ARCHITECTURES
 from factlens.sae.train import training_step
 
 
-def matmuls_only(batch: int, n: int, m: int, auxiliary_decoder: bool):
+def matmuls_only(batch: int, n: int, m: int, auxiliary_decoder: bool, dense_decoder: bool = True):
+    """The step's necessary batch-sized matmuls; `dense_decoder=False`: only the encoder's
+    two (a top-k code decodes, and takes its gradients, as a sum of k decoder rows)."""
     x, w_enc, w_dec = torch.randn(batch, n), torch.randn(n, m), torch.randn(m, n)
     f, grad_out = torch.randn(batch, m), torch.randn(batch, n)
 
     def run():
         x @ w_enc                     # encoder forward
+        if not dense_decoder:
+            x.T @ f                   # encoder weight gradient (f: the gradient into it)
+            return
         f @ w_dec                     # decoder forward
         grad_f = grad_out @ w_dec.T   # gradient into the latents
         f.T @ grad_out                # decoder weight gradient

@@ -19,6 +19,11 @@ gave 0.49 and 0.58 on one day); a layout's stage wall time is the sum of its sit
   that fired come from the training forward pass instead of a second encode);
 - per-sweep: one process per architecture's sweep, one pass (today's workflow).
 
+It also prints the stage's matmul floor: the time of the necessary batch-sized matmuls of
+every SAE's steps (`sae_step.matmuls_only` at each sweep's shape, one thread, best of 10),
+what the stage would cost if every other op and each process's start were free, as a
+fraction of the before layout's job time.
+
 Needs the default run's activation store (`make replicate` or `snakemake --until
 cache_activations`).
 """
@@ -36,7 +41,7 @@ from pathlib import Path
 
 import yaml
 
-from common import REPO
+from common import REPO, best_time
 
 STORE = REPO / "work" / "default" / "activations" / "train"
 
@@ -70,6 +75,27 @@ def sweep_commands(config: dict, hook: str, out: Path, steps: int | None, layout
                 "--learning-rate", str(options["learning_rate"]), "--options", json.dumps(extra),
                 "--hook", hook, "--out", str(out / name), "--log", str(out / f"{name}.csv")])
     return commands
+
+
+def matmul_floor(config: dict, hook: str, steps: int | None) -> float:
+    """Seconds of the necessary batch-sized matmuls of every SAE step at the site, one
+    thread (TopK with its sparse decoder: only the encoder's two)."""
+    import torch
+    from sae_step import matmuls_only
+    from factlens.sae.topk import SPARSE_DECODE_RATIO
+    torch.set_num_threads(1)
+    site = next(site for site in config["sae"]["sites"] if site["hook"] == hook)
+    settings = {**config["sae"]["training"], **site.get("training", {})}
+    d_in = json.loads((STORE / hook / "manifest.json").read_text())["d"]
+    total = 0.0
+    for arch, coefficients in site["sweep"].items():
+        latents = int(round(site["width"] * config["sae"]["architectures"][arch].get("width_ratio", 1.0) * d_in))
+        for coefficient in coefficients:
+            dense_decoder = arch != "topk" or coefficient * SPARSE_DECODE_RATIO > latents
+            step = best_time(matmuls_only(settings["batch_size"], d_in, latents, arch == "gated", dense_decoder),
+                             repeats=10, warmup=2)
+            total += step * (steps or settings["steps"])
+    return total
 
 
 def run_timed(command: list[str], env: dict) -> float:
@@ -136,6 +162,9 @@ def main() -> None:
     for layout, times in totals.items():
         print(f"{'whole stage':>26} {layout:>9}: {times['wall']:6.1f} s wall, {times['job']:6.1f} s job time, "
               f"{times['cpu']:6.1f} s CPU")
+    floor = sum(matmul_floor(config, hook, args.steps) for hook in hooks)
+    print(f"{'whole stage':>26} {'floor':>9}: {floor:6.1f} s of necessary matmuls (1 thread, nothing else)"
+          + (f", {floor / totals['before']['job']:.2f} of before's job time" if "before" in totals else ""))
     for layout in ("before", "per-sae"):
         if layout in totals and "per-sweep" in totals:
             print(f"per-sweep / {layout}: " + ", ".join(
