@@ -256,6 +256,40 @@ def test_a_run_headline_reads_only_the_studied_sites():
     assert pairs.groupby("hook_name")["delta_lm_loss_ratio"].max().nunique() == 2
 
 
+def test_a_runs_attribution_headlines_are_its_claims_with_their_bootstrap_intervals(tmp_path):
+    """The archived default as a 1x run: the attribution headlines are the report's verdicts
+    and numbers, and the paper claim's interval is the comparison table's for IG(128)
+    through the JumpReLU summed over the latents."""
+    from factlens.sae.convergence import ATTRIBUTION_KEYS, attribution_headlines, run_tables
+
+    results = REPO / "results" / "default"
+    headlines = attribution_headlines(run_tables(results / "saes", attribution=True)).set_index("key")
+    verdicts = pd.read_csv(results / "report" / "verdicts.csv").set_index("key").loc[list(ATTRIBUTION_KEYS)]
+    assert list(headlines.index) == list(ATTRIBUTION_KEYS)
+    assert headlines["value"].to_numpy() == pytest.approx(verdicts["value"].to_numpy(), rel=1e-5)
+    assert (headlines["verdict"] == verdicts["verdict"]).all()
+    comparison = pd.read_csv(results / "attribution" / "comparison.csv")
+    row = comparison.query("stratum == 'all' and downstream == 'JumpReLU' and scope == 'total' "
+                           "and method == 'ig128'").iloc[0]
+    assert headlines.loc["attribution", ["low", "high"]].to_numpy(dtype=float) == pytest.approx(
+        [row["relative_mae_low"], row["relative_mae_high"]])
+    assert (headlines["low"] <= headlines["value"]).all() and (headlines["value"] <= headlines["high"]).all()
+    # a run without the attribution check cannot stand in for one with it
+    shutil.copytree(results / "saes", tmp_path / "saes", ignore=shutil.ignore_patterns("blocks.*"))
+    assert run_tables(tmp_path / "saes")["sweep"].equals(pd.read_csv(results / "saes" / "sweep.csv"))
+    with pytest.raises(FileNotFoundError, match="attribution/comparison.csv"):
+        run_tables(tmp_path / "saes", attribution=True)
+
+
+def test_a_studys_attribution_rows_are_labelled_with_the_path_they_read():
+    study = manifest([RESID], 2, organism_seed=2)
+    study["config"]["base"]["attribution"] = {"upstream": {"hook": "blocks.0.mlp.hook_post"},
+                                              "downstream": {"hook": RESID}}
+    rows = study_runs(headlines({"pareto_gated": [0.6], "attribution": [0.3]}).assign(verdict="yes"), study, "s")
+    assert rows.set_index("key")["sites"].to_dict() == {
+        "pareto_gated": RESID, "attribution": f"blocks.0.mlp.hook_post -> {RESID}"}
+
+
 def test_the_aggregate_pools_sites_into_each_headline_and_keeps_each_site_alone(tmp_path):
     """Two identical 'lengths' (the archived default twice): each pooled headline is the
     largest of the sites' own, nothing moves between them, and the sweep gains the dense
@@ -269,7 +303,8 @@ def test_the_aggregate_pools_sites_into_each_headline_and_keeps_each_site_alone(
     out = {name: tmp_path / name for name in ("sweep.csv", "headlines.csv", "by_site.csv", "doubling.csv",
                                               "CONVERGENCE.md", "convergence.png")}
     aggregate_convergence.run(argparse.Namespace(
-        runs=[f"1={saes}", f"2={saes}"], hooks=hooks, sweep=out["sweep.csv"], headlines=out["headlines.csv"],
+        runs=[f"1={saes}", f"2={saes}"], hooks=hooks, attribution=True, sweep=out["sweep.csv"],
+        headlines=out["headlines.csv"],
         by_site=out["by_site.csv"], shifts=out["doubling.csv"], markdown=out["CONVERGENCE.md"],
         figure=out["convergence.png"], setup="SAE seed 7 instead of 0",
         organism="the organism in work/seeds/seed-7/checkpoint (not archived)"))
@@ -278,8 +313,11 @@ def test_the_aggregate_pools_sites_into_each_headline_and_keeps_each_site_alone(
     for key in ("pareto_gated", "pareto_jumprelu", "jumprelu_vs_gated", "jumprelu_vs_topk"):
         pooled = headlines.loc[headlines["key"] == key, "value"]
         assert pooled.to_numpy() == pytest.approx([by_site.loc[by_site["key"] == key, "value"].max()] * 2)
+    # the attribution claims are headlines of the whole run, with no per-site rows
+    assert set(headlines["key"]) >= {"attribution", "attribution_jump_term", "attribution_exact_step"}
+    assert not by_site["key"].str.startswith("attribution").any()
     shifts = pd.read_csv(out["doubling.csv"])
-    assert (shifts["shift"] == 0).all()
+    assert (shifts["shift"] == 0).all() and "attribution" in set(shifts["key"])
     sweep = pd.read_csv(out["sweep.csv"])
     default = pd.read_csv(saes / "sweep.csv")
     assert len(sweep) == 2 * default["hook_name"].isin(hooks).sum()
@@ -290,6 +328,7 @@ def test_the_aggregate_pools_sites_into_each_headline_and_keeps_each_site_alone(
     assert ("with the organism in work/seeds/seed-7/checkpoint (not archived); SAE seed 7 instead of 0 "
             "(factlens.sae.convergence)") in text
     assert "## Each site alone" in text and "| pareto_gated      | blocks.0.hook_mlp_out" in text
+    assert "The attribution claims are rerun on each length's SAEs" in text
     assert out["convergence.png"].stat().st_size > 10_000 and (tmp_path / "convergence.pdf").exists()
 
 

@@ -7,7 +7,8 @@ module (rules named x<M>_<rule>), with the base config changed by
 factlens.sae.convergence.study_config: the organism of the config's `checkpoint` (the
 archived one, or another seed's: config/sae-convergence-organism1-16x.yaml), only the
 studied sites, every SAE's steps multiplied. Only the SAE stage runs for each length (caching, training,
-evaluation, the sweep's tables); the aggregate is archived under the config's resultsdir.
+evaluation, the sweep's tables), and with `attribution: true` the attribution check on that
+length's SAEs; the aggregate is archived under the config's resultsdir.
 The 1x length is the base run itself: its archived SAE tables are read as they are
 (the same organism, data, seeds and steps would train the same SAEs). A study that extends
 another to a longer length reads the lengths its `reuse` names from that study's work
@@ -45,10 +46,13 @@ TRAINED = [m for m in MULTIPLIERS if m != 1 and m not in REUSED]
 # where the base run archives its organism (workflow/rules/model.smk, archive_checkpoint)
 ARCHIVED_ORGANISM = f"{BASE['resultsdir']}/model/checkpoint"
 SAE_TABLES = ("sweep.csv", "l0_at_equal_loss_recovered.csv", "at_equal_l0.csv")
+# `attribution: true`: each length's attribution claims too (its MLP0 and residual-site SAEs)
+ATTRIBUTION_TABLES = ("comparison.csv", "totals.csv") if config.get("attribution", False) else ()
 for m in REUSED:
-    if not Path(RUNS[m], "saes", SAE_TABLES[0]).exists():
-        raise ValueError(f"reuse: {RUNS[m]}/saes has no tables; run the study whose workdir is "
-                         f"{REUSE['workdir']} first")
+    for folder, table in [("saes", SAE_TABLES[0]), *(("attribution", t) for t in ATTRIBUTION_TABLES)]:
+        if not Path(RUNS[m], folder, table).exists():
+            raise ValueError(f"reuse: {RUNS[m]}/{folder} has no {table}; run the study whose workdir is "
+                             f"{REUSE['workdir']} first" + (" with attribution: true" if folder != "saes" else ""))
 
 for m in TRAINED:
     folder = f"{config['workdir']}/x{m}"
@@ -61,6 +65,7 @@ for m in TRAINED:
 rule aggregate_convergence:
     input:
         tables=[f"{results}/saes/{table}" for results in RUNS.values() for table in SAE_TABLES],
+        attribution=[f"{results}/attribution/{table}" for results in RUNS.values() for table in ATTRIBUTION_TABLES],
         code=stage_code("aggregate_convergence", package=SRC),
     output:
         sweep=f"{AGGREGATE}/sweep.csv",
@@ -73,6 +78,7 @@ rule aggregate_convergence:
     params:
         runs=" ".join(f"{m}={results}/saes" for m, results in RUNS.items()),
         hooks=" ".join(map(shlex.quote, config["hooks"])),
+        attribution="--attribution" if ATTRIBUTION_TABLES else "",
         setup=lambda w: (f"--setup {shlex.quote(config['setup'])}" if config.get("setup") else ""),
         # a study on another organism than the archived one says which (its checkpoint)
         organism=("" if config["checkpoint"] == ARCHIVED_ORGANISM else
@@ -88,7 +94,8 @@ rule aggregate_convergence:
         mem_mb=1000,
         runtime=5,
     shell:
-        "python -m factlens aggregate-convergence --runs {params.runs} --hooks {params.hooks} {params.setup}"
+        "python -m factlens aggregate-convergence --runs {params.runs} --hooks {params.hooks} {params.attribution}"
+        " {params.setup}"
         " {params.organism}"
         " --sweep {output.sweep:q} --headlines {output.headlines:q} --by-site {output.by_site:q}"
         " --shifts {output.shifts:q}"

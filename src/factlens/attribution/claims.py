@@ -79,7 +79,7 @@ def attribution_claims(comparison: pd.DataFrame, totals: pd.DataFrame) -> list[C
         source="Rajamanoharan et al. 2024b, public discussion (docs/references.md §5)",
         table=table, replicated=blind_spot,
         metric="IG(128)'s relative error through the JumpReLU, summed over the latents",
-        value=float(jump_ig),
+        value=float(jump_ig), value_low=float(jump_low), value_high=float(jump_high),
         line=BLIND_SPOT_MIN_ERROR, passes="above",
         summary=(path + (": the blind spot replicates" if blind_spot else
                          ": this is not the published blind spot")
@@ -108,6 +108,7 @@ def attribution_claims(comparison: pd.DataFrame, totals: pd.DataFrame) -> list[C
             source="ours, extending docs/references.md §5", table=table, replicated=fixed,
             testable=blind_spot,
             metric=f"share of the JumpReLU's IG(128) error left by {what}", value=float(left / jump_ig),
+            value_low=float(low), value_high=float(high),
             line=1 - JUMP_TERM_MIN_REDUCTION, passes="below",
             summary=(f"{what.capitalize()} ({how}, crossings located by bisection) leaves "
                      f"{percent(left / jump_ig)} of IG(128)'s error through the JumpReLU (95% interval "

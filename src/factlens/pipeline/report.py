@@ -107,7 +107,10 @@ def convergence_lines(headlines: pd.DataFrame, links: dict[str, str], default_to
             "with the SAE seed of each row (organism seed 0 is the archived organism); each SAE "
             "claim's headline number (95% interval, verdict) at each length "
             "(blank: not trained; '-': not testable with that study's sweeps). A headline is its "
-            "claim's extreme over the row's sites, so rows with other sites differ at the same length.",
+            "claim's extreme over the row's sites, so rows with other sites differ at the same length."
+            + (" The attribution claims' rows rerun the attribution check on the SAEs of that length "
+               "(sites: from MLP0's hidden-layer SAE to the residual site's ReLU and JumpReLU SAEs)."
+               if headlines["key"].str.startswith("attribution").any() else ""),
             "", table.reset_index().rename(columns={"key": "claim", "organism_seed": "organism seed",
                                                     "sae_seed": "SAE seed"})
             .to_markdown(index=False)]

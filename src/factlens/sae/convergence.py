@@ -15,10 +15,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from factlens.attribution.claims import attribution_claims
 from factlens.sae.claims import faithfulness_claims, sae_claims
 
 # the claims whose headline is an SAE verdict's number (factlens.sae.claims)
 HEADLINE_KEYS = ("pareto_gated", "pareto_jumprelu", "shrinkage", "jumprelu_vs_gated", "jumprelu_vs_topk")
+# the attribution claims (factlens.attribution.claims) rest on SAEs too: MLP0's hidden-layer
+# SAE upstream, the residual site's ReLU and JumpReLU SAEs downstream; a study with
+# `attribution: true` reruns them on each length's SAEs
+ATTRIBUTION_KEYS = ("attribution", "attribution_jump_term", "attribution_exact_step")
+SAE_TABLES = ("sweep", "l0_at_equal_loss_recovered", "at_equal_l0")
+ATTRIBUTION_TABLES = ("comparison", "totals")
 SWEEP_COLUMNS = ["hook_name", "architecture", "sparsity_coefficient", "d_sae", "l0", "fvu", "loss_recovered",
                  "delta_lm_loss", "dead_fraction", "dense_latents", "dense_fraction", "training_tokens"]
 
@@ -69,9 +76,21 @@ def length_results(multipliers: list[int], workdir: str, base_resultsdir: str,
             for m in multipliers}
 
 
-def run_tables(saes: Path) -> dict[str, pd.DataFrame]:
-    """One run's SAE tables (its results/saes folder): the sweep and both comparisons."""
-    return {name: pd.read_csv(saes / f"{name}.csv") for name in ("sweep", "l0_at_equal_loss_recovered", "at_equal_l0")}
+def run_tables(saes: Path, attribution: bool = False) -> dict[str, pd.DataFrame]:
+    """One run's SAE tables (its results/saes folder): the sweep and both comparisons; with
+    `attribution`, the run's attribution tables (results/attribution, beside saes) too."""
+    tables = {name: pd.read_csv(saes / f"{name}.csv") for name in SAE_TABLES}
+    if attribution:
+        tables |= {f"attribution_{name}": pd.read_csv(saes.parent / "attribution" / f"{name}.csv")
+                   for name in ATTRIBUTION_TABLES}
+    return tables
+
+
+def headline_rows(claims) -> pd.DataFrame:
+    return pd.DataFrame([{"key": claim.key, "metric": claim.metric, "verdict": claim.verdict,
+                          "value": claim.value, "low": claim.value_low, "high": claim.value_high,
+                          "line": claim.line} for claim in claims],
+                        columns=["key", "metric", "verdict", "value", "low", "high", "line"])
 
 
 def run_headlines(tables: dict[str, pd.DataFrame], hooks: list[str]) -> pd.DataFrame:
@@ -79,12 +98,17 @@ def run_headlines(tables: dict[str, pd.DataFrame], hooks: list[str]) -> pd.DataF
     (`run_tables`), at the sites of `hooks` only: a claim's headline is its extreme over
     every site it reads, so a run with more sites (the 1x run is the whole default) must
     not add any."""
-    tables = {name: table[table["hook_name"].isin(hooks)] for name, table in tables.items()}
+    tables = {name: tables[name][tables[name]["hook_name"].isin(hooks)] for name in SAE_TABLES}
     claims = [*sae_claims(tables["sweep"], tables["l0_at_equal_loss_recovered"]),
               *faithfulness_claims(tables["at_equal_l0"])]
-    return pd.DataFrame([{"key": claim.key, "metric": claim.metric, "verdict": claim.verdict,
-                          "value": claim.value, "low": claim.value_low, "high": claim.value_high,
-                          "line": claim.line} for claim in claims if claim.key in HEADLINE_KEYS])
+    return headline_rows(claim for claim in claims if claim.key in HEADLINE_KEYS)
+
+
+def attribution_headlines(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The attribution claims' headlines from one run's attribution tables (`run_tables`
+    with `attribution`): IG(128)'s relative error through the JumpReLU SAE, and the share
+    of it each of our repairs leaves."""
+    return headline_rows(attribution_claims(tables["attribution_comparison"], tables["attribution_totals"]))
 
 
 def doubling_shifts(headlines: pd.DataFrame) -> pd.DataFrame:
@@ -119,7 +143,11 @@ def study_runs(headlines: pd.DataFrame, manifest: dict, name: str) -> pd.DataFra
     study's: its sites (a headline is its extreme over them), its organism's seed, its SAE
     seed, and its name."""
     study, base = manifest["config"]["convergence"], manifest["config"]["base"]
-    return headlines.assign(sites=", ".join(study["hooks"]),
+    sites = pd.Series(", ".join(study["hooks"]), index=headlines.index)
+    attribution = headlines["key"].isin(ATTRIBUTION_KEYS)
+    if attribution.any():  # from MLP0's hidden layer through the residual site's SAEs
+        sites[attribution] = " -> ".join(base["attribution"][end]["hook"] for end in ("upstream", "downstream"))
+    return headlines.assign(sites=sites,
                             organism_seed=int(base.get("model", {}).get("organism", {}).get("seed", 0)),
                             sae_seed=int(base["sae"].get("training", {}).get("seed", 0)), study=name)
 

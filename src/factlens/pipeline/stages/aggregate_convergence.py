@@ -17,8 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from factlens.io import save_figure, write_table, write_text  # noqa: E402
-from factlens.sae.convergence import (converged_multiplier, doubling_shifts, run_headlines,  # noqa: E402
-                                      run_tables, study_sweep)
+from factlens.sae.convergence import (attribution_headlines, converged_multiplier, doubling_shifts,  # noqa: E402
+                                      run_headlines, run_tables, study_sweep)
 
 log = logging.getLogger("factlens.convergence")
 LABELS = {"standard": "ReLU (baseline)", "gated": "Gated", "jumprelu": "JumpReLU", "topk": "TopK"}
@@ -30,6 +30,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--runs", nargs="+", required=True,
                         help="Each training length as MULTIPLIER=FOLDER (the run's results/saes).")
     parser.add_argument("--hooks", nargs="+", required=True, help="The studied sites.")
+    parser.add_argument("--attribution", action="store_true",
+                        help="Also each run's attribution claims (its results/attribution tables, beside saes).")
     parser.add_argument("--organism", default="the archived organism",
                         help="Which organism the runs analyse (CONVERGENCE.md).")
     parser.add_argument("--setup", default="everything else as in the default (`make sae-convergence`)",
@@ -90,7 +92,7 @@ def convergence_verdict(shifts: pd.DataFrame, converged: int | None, longest: in
 
 
 def summary(headlines: pd.DataFrame, by_site: pd.DataFrame, shifts: pd.DataFrame, converged: int | None,
-            hooks: list[str], tokens: dict[int, int], setup: str, organism: str) -> str:
+            hooks: list[str], tokens: dict[int, int], setup: str, organism: str, attribution: bool = False) -> str:
     wide = headlines.pivot(index="key", columns="multiplier", values="value").reindex(headlines["key"].unique())
     table = headline_table(headlines, ["key"], tokens).reindex(wide.index)
     keys = list(wide.index)
@@ -103,7 +105,10 @@ def summary(headlines: pd.DataFrame, by_site: pd.DataFrame, shifts: pd.DataFrame
              f"The default's SAE sweeps at {', '.join(hooks)} retrained for "
              f"{', '.join(f'{m}x' for m in sorted(tokens))} the default's training tokens, with {organism}; "
              f"{setup} (factlens.sae.convergence). Figure: `convergence.png` (FVU, L0, loss "
-             "recovered, dead and dense latents against training tokens, one line per coefficient).", "",
+             "recovered, dead and dense latents against training tokens, one line per coefficient)."
+             + (" The attribution claims are rerun on each length's SAEs (MLP0's hidden-layer SAE upstream, "
+                "the residual site's ReLU and JumpReLU SAEs downstream); they have no per-site rows."
+                if attribution else ""), "",
              "## Each SAE verdict's headline number (95% bootstrap interval)", "",
              table.reset_index().to_markdown(index=False), "",
              "## Verdicts", "", verdicts.reset_index().to_markdown(index=False), "",
@@ -123,9 +128,11 @@ def run(args) -> None:
     runs = {int(m): Path(folder) for m, folder in (item.split("=", 1) for item in args.runs)}
     sweeps, headlines, by_site = [], [], []
     for multiplier, folder in sorted(runs.items()):
-        tables = run_tables(folder)
+        tables = run_tables(folder, args.attribution)
         sweeps.append(study_sweep(tables["sweep"], args.hooks).assign(multiplier=multiplier))
-        headlines.append(run_headlines(tables, args.hooks).assign(multiplier=multiplier))
+        headlines.append(pd.concat([run_headlines(tables, args.hooks)]
+                                   + ([attribution_headlines(tables)] if args.attribution else []),
+                                   ignore_index=True).assign(multiplier=multiplier))
         by_site.extend(run_headlines(tables, [hook]).assign(multiplier=multiplier, hook_name=hook)
                        for hook in args.hooks)
     sweep, headlines = pd.concat(sweeps, ignore_index=True), pd.concat(headlines, ignore_index=True)
@@ -138,6 +145,6 @@ def run(args) -> None:
     write_table(by_site, args.by_site)
     write_table(shifts, args.shifts)
     write_text(summary(headlines, by_site, shifts, converged, args.hooks, tokens, args.setup,
-                       args.organism), args.markdown)
+                       args.organism, args.attribution), args.markdown)
     save_figure(convergence_figure(sweep), args.figure)
     log.info("converged from %s", f"{converged}x" if converged else "no length measured")
