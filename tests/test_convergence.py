@@ -63,6 +63,29 @@ def test_the_16x_study_trains_only_16x_and_needs_the_main_study_it_reuses(tmp_pa
     assert jobs["aggregate_convergence"] == 1
 
 
+@pytest.mark.slow  # two dry runs of a study in a clone
+def test_a_study_with_attribution_reruns_the_check_at_its_length_and_needs_it_where_it_reuses(tmp_path):
+    clone = clone_repository(tmp_path / "clone")
+    shutil.copytree(REPO / "results" / "default", clone / "results" / "default")
+    arguments = ("-s", "workflow/convergence.smk", "-n", "--quiet", "rules")
+    jobs = planned_jobs(snakemake(clone, *arguments, config="config/sae-convergence-seed2-16x.yaml", timeout=300))
+    assert jobs["x16_attribute_latents"] == jobs["x16_prepare_prompts"] == jobs["aggregate_convergence"] == 1
+    # extended to 32x, reading 16x from that study's folder: its attribution tables must be there too
+    study = yaml.safe_load((REPO / "config" / "sae-convergence-seed2-16x.yaml").read_text())
+    assert study["attribution"] is True
+    extended = {**study, "multipliers": [16, 32], "reuse": {"workdir": study["workdir"], "multipliers": [16]},
+                "workdir": "work/extended", "resultsdir": "results/extended"}
+    (clone / "config" / "extended.yaml").write_text(yaml.safe_dump(extended))
+    saes = clone / study["workdir"] / "x16" / "results" / "saes"
+    saes.mkdir(parents=True)
+    for table in ("sweep", "l0_at_equal_loss_recovered", "at_equal_l0"):
+        (saes / f"{table}.csv").write_text("hook_name\n")
+    missing = snakemake(clone, *arguments, config="config/extended.yaml", timeout=300)
+    assert missing.returncode != 0
+    assert (f"reuse: {study['workdir']}/x16/results/attribution has no comparison.csv; run the study whose "
+            f"workdir is {study['workdir']} first with attribution: true") in missing.stderr + missing.stdout
+
+
 def headlines(values: dict[str, list[float]], width: float = 0.1) -> pd.DataFrame:
     return pd.DataFrame([{"key": key, "multiplier": 2 ** i, "value": v,
                           "low": v - width / 2 if width else np.nan, "high": v + width / 2 if width else np.nan}
@@ -265,7 +288,8 @@ def test_a_runs_attribution_headlines_are_its_claims_with_their_bootstrap_interv
     """The archived default as a 1x run: the attribution headlines are the report's verdicts
     and numbers, and the paper claim's interval is the comparison table's for IG(128)
     through the JumpReLU summed over the latents."""
-    from factlens.sae.convergence import ATTRIBUTION_KEYS, attribution_headlines, run_tables
+    from factlens.attribution.claims import ATTRIBUTION_KEYS, attribution_headlines
+    from factlens.sae.convergence import run_tables
 
     results = REPO / "results" / "default"
     headlines = attribution_headlines(run_tables(results / "saes", attribution=True)).set_index("key")

@@ -49,10 +49,13 @@ SAE_TABLES = ("sweep.csv", "l0_at_equal_loss_recovered.csv", "at_equal_l0.csv")
 # `attribution: true`: each length's attribution claims too (its MLP0 and residual-site SAEs)
 ATTRIBUTION_TABLES = ("comparison.csv", "totals.csv") if config.get("attribution", False) else ()
 for m in REUSED:
-    for folder, table in [("saes", SAE_TABLES[0]), *(("attribution", t) for t in ATTRIBUTION_TABLES)]:
-        if not Path(RUNS[m], folder, table).exists():
-            raise ValueError(f"reuse: {RUNS[m]}/{folder} has no {table}; run the study whose workdir is "
-                             f"{REUSE['workdir']} first" + (" with attribution: true" if folder != "saes" else ""))
+    if not Path(RUNS[m], "saes", SAE_TABLES[0]).exists():
+        raise ValueError(f"reuse: {RUNS[m]}/saes has no tables; run the study whose workdir is "
+                         f"{REUSE['workdir']} first")
+    for table in ATTRIBUTION_TABLES:
+        if not Path(RUNS[m], "attribution", table).exists():
+            raise ValueError(f"reuse: {RUNS[m]}/attribution has no {table}; run the study whose workdir is "
+                             f"{REUSE['workdir']} first with attribution: true")
 
 for m in TRAINED:
     folder = f"{config['workdir']}/x{m}"

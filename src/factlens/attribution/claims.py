@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from factlens.claim import Claim, interval, number, percent
+from factlens.sae.convergence import headline_rows
 from factlens.statistics import bootstrap_interval, bootstrap_ratio
 
 # The independent numpy toy's relative errors against activation patching (§5).
@@ -120,3 +121,13 @@ def attribution_claims(comparison: pd.DataFrame, totals: pd.DataFrame) -> list[C
             figures=["attribution/scatter.png"],
         ))
     return claims
+
+
+ATTRIBUTION_KEYS = ("attribution", "attribution_jump_term", "attribution_exact_step")
+
+
+def attribution_headlines(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The attribution claims' headlines (factlens.sae.convergence.headline_rows) from one
+    convergence run's tables (`run_tables` with `attribution`): IG(128)'s relative error
+    through the JumpReLU SAE, and the share of it each of our repairs leaves."""
+    return headline_rows(attribution_claims(tables["attribution_comparison"], tables["attribution_totals"]))

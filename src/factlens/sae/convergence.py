@@ -15,15 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from factlens.attribution.claims import attribution_claims
 from factlens.sae.claims import faithfulness_claims, sae_claims
 
-# the claims whose headline is an SAE verdict's number (factlens.sae.claims)
+# the claims whose headline is an SAE verdict's number (factlens.sae.claims); a study with
+# `attribution: true` adds the attribution claims (factlens.attribution.claims.attribution_headlines),
+# which rest on SAEs too: MLP0's hidden-layer SAE upstream, the residual site's ReLU and
+# JumpReLU SAEs downstream
 HEADLINE_KEYS = ("pareto_gated", "pareto_jumprelu", "shrinkage", "jumprelu_vs_gated", "jumprelu_vs_topk")
-# the attribution claims (factlens.attribution.claims) rest on SAEs too: MLP0's hidden-layer
-# SAE upstream, the residual site's ReLU and JumpReLU SAEs downstream; a study with
-# `attribution: true` reruns them on each length's SAEs
-ATTRIBUTION_KEYS = ("attribution", "attribution_jump_term", "attribution_exact_step")
 SAE_TABLES = ("sweep", "l0_at_equal_loss_recovered", "at_equal_l0")
 ATTRIBUTION_TABLES = ("comparison", "totals")
 SWEEP_COLUMNS = ["hook_name", "architecture", "sparsity_coefficient", "d_sae", "l0", "fvu", "loss_recovered",
@@ -87,6 +85,7 @@ def run_tables(saes: Path, attribution: bool = False) -> dict[str, pd.DataFrame]
 
 
 def headline_rows(claims) -> pd.DataFrame:
+    """One row per claim: its key, metric, verdict, headline number, interval and line."""
     return pd.DataFrame([{"key": claim.key, "metric": claim.metric, "verdict": claim.verdict,
                           "value": claim.value, "low": claim.value_low, "high": claim.value_high,
                           "line": claim.line} for claim in claims],
@@ -102,13 +101,6 @@ def run_headlines(tables: dict[str, pd.DataFrame], hooks: list[str]) -> pd.DataF
     claims = [*sae_claims(tables["sweep"], tables["l0_at_equal_loss_recovered"]),
               *faithfulness_claims(tables["at_equal_l0"])]
     return headline_rows(claim for claim in claims if claim.key in HEADLINE_KEYS)
-
-
-def attribution_headlines(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """The attribution claims' headlines from one run's attribution tables (`run_tables`
-    with `attribution`): IG(128)'s relative error through the JumpReLU SAE, and the share
-    of it each of our repairs leaves."""
-    return headline_rows(attribution_claims(tables["attribution_comparison"], tables["attribution_totals"]))
 
 
 def doubling_shifts(headlines: pd.DataFrame) -> pd.DataFrame:
@@ -144,8 +136,8 @@ def study_runs(headlines: pd.DataFrame, manifest: dict, name: str) -> pd.DataFra
     seed, and its name."""
     study, base = manifest["config"]["convergence"], manifest["config"]["base"]
     sites = pd.Series(", ".join(study["hooks"]), index=headlines.index)
-    attribution = headlines["key"].isin(ATTRIBUTION_KEYS)
-    if attribution.any():  # from MLP0's hidden layer through the residual site's SAEs
+    attribution = ~headlines["key"].isin(HEADLINE_KEYS)
+    if attribution.any():  # the attribution claims: from the upstream SAE through the downstream ones
         sites[attribution] = " -> ".join(base["attribution"][end]["hook"] for end in ("upstream", "downstream"))
     return headlines.assign(sites=sites,
                             organism_seed=int(base.get("model", {}).get("organism", {}).get("seed", 0)),

@@ -16,9 +16,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 
+from factlens.attribution.claims import attribution_headlines  # noqa: E402
 from factlens.io import save_figure, write_table, write_text  # noqa: E402
-from factlens.sae.convergence import (attribution_headlines, converged_multiplier, doubling_shifts,  # noqa: E402
-                                      run_headlines, run_tables, study_sweep)
+from factlens.sae.convergence import (converged_multiplier, doubling_shifts, run_headlines,  # noqa: E402
+                                      run_tables, study_sweep)
 
 log = logging.getLogger("factlens.convergence")
 LABELS = {"standard": "ReLU (baseline)", "gated": "Gated", "jumprelu": "JumpReLU", "topk": "TopK"}
