@@ -191,10 +191,10 @@ def test_the_archived_studies_that_extend_others_read_the_same_runs():
                         & combined["value"].notna()]
     assert jumprelu.groupby(seeds)["multiplier"].apply(list).to_dict() == {
         (0, 0): [1, 2, 4, 8, 16], (0, 2): [16], (0, 3): [16], (1, 1): [16], (2, 2): [16]}
-    # the attribution check reran on the 16x SAEs of three runs, one on each organism
+    # the attribution check reran on the 16x-64x SAEs of three runs, one on each organism
     attribution = combined[combined["key"] == "attribution"]
-    assert attribution.groupby(seeds)["multiplier"].apply(list).to_dict() == {(0, 2): [16], (1, 1): [16],
-                                                                             (2, 2): [16]}
+    assert attribution.groupby(seeds)["multiplier"].apply(list).to_dict() == {
+        (0, 2): [16, 32, 64], (1, 1): [16, 32, 64], (2, 2): [16, 32, 64]}
     assert set(attribution["sites"]) == {f"blocks.0.mlp.hook_post -> {RESID}"}
     # both sites pooled and the residual site alone are different runs of a headline
     both = combined[(combined["sites"] == f"{RESID}, {MLP0}") & (combined["key"] == "jumprelu_vs_gated")]
