@@ -46,7 +46,7 @@ sweep: setup
 # The default replication for seeds 0, 1 and 2 (config/seeds.yaml; seed 0 is the default run,
 # reused), aggregated in results/seeds/ (every claim's verdict per seed); then the SAE claims
 # at their converged lengths on organisms 1 and 2 (the residual site's sweeps at 16x and 32x,
-# and the attribution check on the 16x SAEs; organism 0's are the SAE-seed studies of make
+# and the attribution check on their SAEs; organism 0's are the SAE-seed studies of make
 # sae-studies); then the default run, whose report reads them all.
 ROBUSTNESS_SAE_STUDIES := sae-convergence-organism1-16x sae-convergence-organism1-32x sae-convergence-organism2-16x sae-convergence-organism2-32x
 robustness: setup
