@@ -123,9 +123,6 @@ def attribution_claims(comparison: pd.DataFrame, totals: pd.DataFrame) -> list[C
     return claims
 
 
-ATTRIBUTION_KEYS = ("attribution", "attribution_jump_term", "attribution_exact_step")
-
-
 def attribution_headlines(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """The attribution claims' headlines (factlens.sae.convergence.headline_rows) from one
     convergence run's tables (`run_tables` with `attribution`): IG(128)'s relative error

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from factlens.attribution.claims import ATTRIBUTION_KEYS
 from factlens.claim import Claim, percent
 from factlens.io import read_json
 from factlens.pipeline.seeds import replicated_in
+from factlens.sae.convergence import HEADLINE_KEYS
 
 VERDICT_WORDS = {"yes": "Replicated", "no": "Not replicated", "not testable here": "Not testable here"}
 
@@ -111,7 +111,7 @@ def convergence_lines(headlines: pd.DataFrame, links: dict[str, str], default_to
             "claim's extreme over the row's sites, so rows with other sites differ at the same length."
             + (" The attribution claims' rows rerun the attribution check on the SAEs of that length "
                "(sites: from MLP0's hidden-layer SAE to the residual site's ReLU and JumpReLU SAEs)."
-               if headlines["key"].isin(ATTRIBUTION_KEYS).any() else ""),
+               if not headlines["key"].isin(HEADLINE_KEYS).all() else ""),
             "", table.reset_index().rename(columns={"key": "claim", "organism_seed": "organism seed",
                                                     "sae_seed": "SAE seed"})
             .to_markdown(index=False)]
