@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from factlens.pipeline.archive import build_manifest, compare, job_times, mark_up_to_date
+from factlens.pipeline.archive import build_manifest, compare, cpu_model, job_times, mark_up_to_date
 from factlens.attribution.methods import compare_methods
 from factlens.blocks import residual_hooks
 from factlens.attribution.claims import attribution_claims
@@ -58,6 +58,18 @@ def test_manifest_hashes_every_file_and_sums_job_times(archive):
     assert manifest["code"] == {"src/factlens/report.py": hashlib.sha256(b"x = 1\n").hexdigest()}
     assert manifest["config"] == {"seed": 0} and manifest["packages"]["torch"]
     assert "same kind of machine" in manifest["reproducibility"]
+    assert manifest["machine"]["cpu_capability"] in {"DEFAULT", "AVX2", "AVX512", "ZVECTOR", "VSX", "SVE256"}
+
+
+def test_cpu_model_is_read_from_cpuinfo_with_a_fallback(tmp_path, monkeypatch):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9R14\n\n"
+                       "processor\t: 1\nmodel name\t: AMD EPYC 9R14\n")
+    assert cpu_model(cpuinfo) == "AMD EPYC 9R14"
+    monkeypatch.setattr("platform.processor", lambda: "arm")
+    assert cpu_model(tmp_path / "missing") == "arm"
+    monkeypatch.setattr("platform.processor", lambda: "")
+    assert cpu_model(tmp_path / "missing") is None
 
 
 def test_compare_finds_changed_missing_and_edited_code(archive):

@@ -4,6 +4,7 @@ output, the report, the manifest and its verification, determinism, the real-mod
 import json
 
 import pandas as pd
+import torch
 import pytest
 import yaml
 from safetensors.torch import load_file
@@ -156,6 +157,9 @@ def test_verify_reports_no_drift_then_names_a_changed_table(smoke_run, tmp_path)
         result = factlens(smoke_run, "verify", "--manifest", "results/smoke/MANIFEST.json")
         assert result.returncode == 1
         assert "changed  table    saes/sweep.csv" in result.stdout and "DRIFT" in result.stdout
+        # the archive's CPU and kernel set beside this machine's: here, the same machine
+        capability = torch.backends.cpu.get_cpu_capability()
+        assert result.stdout.count(f"({capability})") == 2, result.stdout
     finally:
         table.write_bytes(original)
 

@@ -25,7 +25,8 @@ PACKAGES = ("torch", "transformers", "transformer-lens", "tokenizers", "safetens
 FIGURE_SUFFIXES = (".png", ".pdf")
 REPRODUCIBILITY = (
     "Tables (CSV/Markdown), metrics (JSON) and REPORT.md are byte-identical for the same config "
-    "on the same kind of machine (same CPU architecture, torch build and thread count). "
+    "on the same kind of machine (same CPU vector extensions, machine.cpu_capability, the same "
+    "torch build and thread count). "
     "Across machines, floating-point results may differ in their last digits: matrix "
     "multiplication kernels (CPU vector extensions, GPU, thread count) sum in different orders, "
     "and training amplifies those differences, so numbers move slightly while the verdicts "
@@ -50,11 +51,27 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
+    """The CPU's model name (Linux's /proc/cpuinfo; elsewhere what `platform` knows)."""
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
 def machine_description() -> dict:
+    """The machine that wrote the manifest. `cpu_capability` is the vector instruction set
+    torch's CPU kernels run with (e.g. AVX2 or AVX512): two machines reproduce each other's
+    files byte for byte only when it, the torch build and the thread counts agree."""
     import torch
 
     return {"system": platform.system(), "release": platform.release(),
             "architecture": platform.machine(), "processor": platform.processor() or None,
+            "cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "cpus": os.cpu_count(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
