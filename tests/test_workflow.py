@@ -4,8 +4,8 @@ output, the report, the manifest and its verification, determinism, the real-mod
 import json
 
 import pandas as pd
-import torch
 import pytest
+import torch
 import yaml
 from safetensors.torch import load_file
 from snakemake.utils import validate
