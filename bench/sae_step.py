@@ -10,7 +10,8 @@ gradient): eight. We time exactly those matmuls alone, then a whole training ste
 share of matmul throughput. `--profile` shows where the remaining time goes.
 
 `--kernels` times the elementwise choices behind the steps (bool or float masks, `where`
-or a multiply, the top-k decode as a sum of rows or a dense matmul, for k = 1-64).
+or a multiply, the top-k decode as a sum of rows or a dense matmul, for k = 1-64, and the
+decoder-side products of a ReLU-family code dense or with torch's sparse CSR kernels).
 `--against COMMIT` instead times each architecture's whole step with today's code and
 with that commit's, in alternating fresh processes (best of `--rounds`), and prints the
 ratios: a code change's effect on the step, side by side on the same machine.
@@ -104,6 +105,29 @@ def kernels(batch: int, n: int, m: int) -> None:
             "rows": lambda: F.embedding_bag(indices, rows, per_sample_weights=values, mode="sum").backward(upstream),
             "dense": lambda: (dense_code(values, indices, m) @ rows).backward(upstream)}, rounds=3)
         print(f"  k = {k:2d}: row sum {times['rows'] * 1e3:6.2f}   dense {times['dense'] * 1e3:6.2f}")
+    sparse_products(batch, n, m)
+
+
+def sparse_products(batch: int, n: int, m: int) -> None:
+    """The three decoder-side products of a ReLU-family step (decode f W_dec, the decoder's
+    weight gradient f^T g, the latents' gradient g W_dec^T, needed only where f > 0) dense,
+    against torch's sparse CSR kernels on f at the L0s the default's SAEs train through (a
+    code with per-token support: no top-k row sum). The sparse route must first convert f."""
+    import warnings
+    warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+    W_dec, upstream = torch.randn(m, n), torch.randn(batch, n)
+    print(f"ReLU-family code, decoder-side products, {batch} x {m} latents x {n} (ms):")
+    for l0 in (16, 50, 115):
+        z = torch.randn(batch, m)
+        f = torch.relu(z - z.kthvalue(m - l0, dim=-1, keepdim=True).values)  # l0 positive per token
+        csr = f.to_sparse_csr()
+        times = best_times_interleaved({
+            "dense": lambda: (f @ W_dec, f.t() @ upstream, upstream @ W_dec.t()),
+            "convert": lambda: f.to_sparse_csr(),
+            "csr": lambda: (csr @ W_dec, csr.t() @ upstream, torch.sparse.sampled_addmm(csr, upstream, W_dec.t()))},
+            rounds=3)
+        print(f"  L0 {l0:3d}: dense {times['dense'] * 1e3:6.2f}   CSR {times['csr'] * 1e3:6.2f}"
+              f" + conversion {times['convert'] * 1e3:6.2f}")
 
 
 def against(commit: str, args: argparse.Namespace) -> None:
