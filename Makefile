@@ -12,7 +12,7 @@ CORES ?= all
 CONFIG ?= config/config.yaml
 BIN := $(VENV)/bin
 # the SAE convergence studies (below), one config each: config/<target>.yaml
-SAE_STUDIES := sae-convergence sae-convergence-16x sae-convergence-32x sae-convergence-64x sae-convergence-seed1 sae-convergence-seed1-16x sae-convergence-seed1-32x sae-convergence-seed2-16x sae-convergence-seed2-32x sae-convergence-seed2-64x sae-convergence-seed3-16x sae-convergence-organism1-16x sae-convergence-organism1-32x sae-convergence-organism1-64x sae-convergence-organism2-16x sae-convergence-organism2-32x sae-convergence-organism2-64x
+SAE_STUDIES := sae-convergence sae-convergence-16x sae-convergence-32x sae-convergence-seed1 sae-convergence-seed1-16x sae-convergence-seed1-32x sae-convergence-seed2-16x sae-convergence-seed2-32x sae-convergence-seed2-64x sae-convergence-seed3-16x sae-convergence-organism1-16x sae-convergence-organism1-32x sae-convergence-organism1-64x sae-convergence-organism2-16x sae-convergence-organism2-32x sae-convergence-organism2-64x
 
 .PHONY: setup replicate analyse-archived compare sweep robustness organism-seeds $(SAE_STUDIES) sae-studies report verify test test-fast interop interop-check bench bench-peers clean-work
 

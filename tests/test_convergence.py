@@ -114,10 +114,11 @@ def test_a_headline_still_moving_at_the_longest_length_means_not_converged():
     assert converged_multiplier(both) == 1
 
 
-def manifest(hooks: list[str], seed: int | None, organism_seed: int | None = None) -> dict:
+def manifest(hooks: list[str], seed: int | None, organism_seed: int | None = None, cpu: str | None = None) -> dict:
     training = {} if seed is None else {"training": {"seed": seed}}
     model = {} if organism_seed is None else {"model": {"organism": {"seed": organism_seed}}}
-    return {"config": {"convergence": {"hooks": hooks}, "base": {"sae": training, **model}}}
+    machine = {} if cpu is None else {"machine": {"cpu": cpu, "cpu_capability": "AVX512"}}
+    return {"config": {"convergence": {"hooks": hooks}, "base": {"sae": training, **model}}, **machine}
 
 
 RESID, MLP0 = "blocks.1.hook_resid_post", "blocks.0.hook_mlp_out"
@@ -146,6 +147,12 @@ def test_studies_are_combined_by_sites_organism_and_sae_seed_and_a_reused_run_ke
                                          r"SAE seed 0\) "
                                          r"differs between the studies longer, extended"):
         combine_studies([longer, other])
+    # the same seeds retrained on another CPU: another run, with its own numbers, kept beside
+    elsewhere = study_runs(headlines({"pareto_gated": [0.82, 0.95]}).assign(verdict="no", multiplier=[8, 16]),
+                           manifest([RESID], 0, cpu="AMD EPYC"), "elsewhere")
+    assert elsewhere["cpu"].unique().tolist() == ["AMD EPYC"] and set(extended["cpu"]) == {"not recorded"}
+    both = combine_studies([extended, elsewhere]).query("multiplier == 8")
+    assert both.set_index("cpu")["value"].to_dict() == {"not recorded": 0.9, "AMD EPYC": 0.82}
 
 
 def test_sae_studies_and_robustness_run_each_study_after_the_one_it_reads_and_the_report_reads_them_all():
@@ -263,6 +270,21 @@ def test_the_report_shows_each_sae_headline_at_every_training_length_site_set_an
             combine_studies([seed0, seed1.assign(verdict="no", multiplier=8), organism1.assign(verdict=verdict)]),
             {"long": "a", "seed1": "b", "organism1": "c"}, 614400.0))
         assert f"| [PARETO_GATED](#pareto_gated) | s | yes | {summary} |" in text
+    # seed 0 retrained on another CPU, to a longer length: its own row, named by a CPU column;
+    # the summary reads each run at its longest length, whichever CPU reached it
+    elsewhere = study_runs(headlines({"pareto_gated": [0.85]}).assign(verdict="no", multiplier=8),
+                           manifest([RESID], 0, cpu="AMD EPYC"), "elsewhere")
+    text = render_report(claims, pd.DataFrame({"m": [1]}), "organism", False, convergence=(
+        combine_studies([seed0, elsewhere, seed1]), {"long": "a", "elsewhere": "c", "seed1": "b"}, 614400.0))
+    assert "CPU: the machine that archived the study" in text
+    cells = [[cell.strip() for cell in line.split("|")[1:-1]] for line in text.splitlines()
+             if line.startswith("| pareto_gated ")]
+    assert cells == [
+        ["pareto_gated", RESID, "0", "0", "not recorded", "0.4 [0.35, 0.45] (yes)", "0.52 [0.47, 0.57] (yes)",
+         "0.9 [0.85, 0.95] (no)", ""],
+        ["pareto_gated", RESID, "0", "0", "AMD EPYC", "", "", "", "0.85 [0.8, 0.9] (no)"],
+        ["pareto_gated", RESID, "0", "1", "not recorded", "", "", "0.6 [0.55, 0.65] (yes)", ""]]
+    assert "| [PARETO_GATED](#pareto_gated) | s | yes | 1 of 2 SAE seeds (4x-8x) |" in text
     assert "convergence" not in render_report(claims, pd.DataFrame({"m": [1]}), "organism", False)
 
 

@@ -94,7 +94,8 @@ def convergence_lines(headlines: pd.DataFrame, links: dict[str, str], default_to
     (factlens.sae.convergence.combine_studies), one row per claim, sites, organism and SAE seed."""
     wide = headlines.assign(cell=[convergence_cell(*row) for row in
                                   headlines[["value", "low", "high", "verdict"]].itertuples(index=False)])
-    rows = ["key", "sites", "organism_seed", "sae_seed"]
+    several_cpus = headlines["cpu"].nunique() > 1
+    rows = ["key", "sites", "organism_seed", "sae_seed"] + ["cpu"] * several_cpus
     order = wide[rows].drop_duplicates()
     order = order.iloc[np.argsort(pd.factorize(order["key"])[0], kind="stable")]  # claim by claim
     table = wide.pivot(index=rows, columns="multiplier", values="cell")
@@ -111,9 +112,13 @@ def convergence_lines(headlines: pd.DataFrame, links: dict[str, str], default_to
             "claim's extreme over the row's sites, so rows with other sites differ at the same length."
             + (" The attribution claims' rows rerun the attribution check on the SAEs of that length "
                "(sites: from MLP0's hidden-layer SAE to the residual site's ReLU and JumpReLU SAEs)."
-               if not headlines["key"].isin(HEADLINE_KEYS).all() else ""),
+               if not headlines["key"].isin(HEADLINE_KEYS).all() else "")
+            + (" CPU: the machine that archived the study. The same seeds retrained on another CPU "
+               "are another run (float rounding in the matmul kernels moves the activations, and "
+               "training amplifies it); 'not recorded': archived before manifests named the CPU."
+               if several_cpus else ""),
             "", table.reset_index().rename(columns={"key": "claim", "organism_seed": "organism seed",
-                                                    "sae_seed": "SAE seed"})
+                                                    "sae_seed": "SAE seed", "cpu": "CPU"})
             .to_markdown(index=False)]
 
 
@@ -123,8 +128,9 @@ def bold_no(verdict: str) -> str:
 
 def longest_training_verdicts(headlines: pd.DataFrame) -> dict[str, str]:
     """Each SAE claim's verdict at each run's longest training length that tests it (a run:
-    an organism and an SAE seed), with its count over the runs there (one per SAE seed, or
-    per sites and seed) and the lengths ("32x-64x" when runs reach different ones)."""
+    an organism and an SAE seed, on whichever CPU trained it longest), with its count over
+    the runs there (one per SAE seed, or per sites and seed) and the lengths ("32x-64x" when
+    runs reach different ones)."""
     tested = headlines[headlines["verdict"] != "not testable here"]
     seeds = ["organism_seed", "sae_seed"]
     verdicts = {}

@@ -133,7 +133,9 @@ def converged_multiplier(shifts: pd.DataFrame) -> int | None:
 def study_runs(headlines: pd.DataFrame, manifest: dict, name: str) -> pd.DataFrame:
     """One archived study's headlines, labelled with what tells its runs apart from another
     study's: its sites (a headline is its extreme over them), its organism's seed, its SAE
-    seed, and its name."""
+    seed, the CPU that archived it (the same seeds retrained on another CPU are another run:
+    float rounding moves the activations and training amplifies it; "not recorded" in
+    manifests before 2026-12-05), and its name."""
     study, base = manifest["config"]["convergence"], manifest["config"]["base"]
     sites = pd.Series(", ".join(study["hooks"]), index=headlines.index)
     attribution = ~headlines["key"].isin(HEADLINE_KEYS)
@@ -141,16 +143,17 @@ def study_runs(headlines: pd.DataFrame, manifest: dict, name: str) -> pd.DataFra
         sites[attribution] = " -> ".join(base["attribution"][end]["hook"] for end in ("upstream", "downstream"))
     return headlines.assign(sites=sites,
                             organism_seed=int(base.get("model", {}).get("organism", {}).get("seed", 0)),
-                            sae_seed=int(base["sae"].get("training", {}).get("seed", 0)), study=name)
+                            sae_seed=int(base["sae"].get("training", {}).get("seed", 0)),
+                            cpu=manifest.get("machine", {}).get("cpu") or "not recorded", study=name)
 
 
 def combine_studies(studies: list[pd.DataFrame]) -> pd.DataFrame:
     """The headlines of several studies (`study_runs`) as one table, one row per claim, sites,
-    organism, SAE seed and length. A study that extends another reads that one's shorter
+    organism, SAE seed, CPU and length. A study that extends another reads that one's shorter
     lengths, so the same run can appear twice: it is kept once, and must have the same
     numbers in both."""
     table = pd.concat(studies, ignore_index=True)
-    run = ["key", "sites", "organism_seed", "sae_seed", "multiplier"]
+    run = ["key", "sites", "organism_seed", "sae_seed", "cpu", "multiplier"]
     for _, copies in table[table.duplicated(run, keep=False)].groupby(run, sort=False):
         numbers = copies[["value", "low", "high"]].to_numpy(dtype=float)
         if not np.allclose(numbers, numbers[0], equal_nan=True) or copies["verdict"].nunique() > 1:
