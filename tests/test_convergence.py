@@ -150,9 +150,9 @@ def test_studies_are_combined_by_sites_organism_and_sae_seed_and_a_reused_run_ke
     # the same seeds retrained on another CPU: another run, with its own numbers, kept beside
     elsewhere = study_runs(headlines({"pareto_gated": [0.82, 0.95]}).assign(verdict="no", multiplier=[8, 16]),
                            manifest([RESID], 0, cpu="AMD EPYC"), "elsewhere")
-    assert elsewhere["cpu"].unique().tolist() == ["AMD EPYC"] and set(extended["cpu"]) == {"not recorded"}
+    assert elsewhere["cpu"].unique().tolist() == ["AMD EPYC (AVX512)"] and set(extended["cpu"]) == {"not recorded"}
     both = combine_studies([extended, elsewhere]).query("multiplier == 8")
-    assert both.set_index("cpu")["value"].to_dict() == {"not recorded": 0.9, "AMD EPYC": 0.82}
+    assert both.set_index("cpu")["value"].to_dict() == {"not recorded": 0.9, "AMD EPYC (AVX512)": 0.82}
 
 
 def test_sae_studies_and_robustness_run_each_study_after_the_one_it_reads_and_the_report_reads_them_all():
@@ -282,7 +282,7 @@ def test_the_report_shows_each_sae_headline_at_every_training_length_site_set_an
     assert cells == [
         ["pareto_gated", RESID, "0", "0", "not recorded", "0.4 [0.35, 0.45] (yes)", "0.52 [0.47, 0.57] (yes)",
          "0.9 [0.85, 0.95] (no)", ""],
-        ["pareto_gated", RESID, "0", "0", "AMD EPYC", "", "", "", "0.85 [0.8, 0.9] (no)"],
+        ["pareto_gated", RESID, "0", "0", "AMD EPYC (AVX512)", "", "", "", "0.85 [0.8, 0.9] (no)"],
         ["pareto_gated", RESID, "0", "1", "not recorded", "", "", "0.6 [0.55, 0.65] (yes)", ""]]
     assert "| [PARETO_GATED](#pareto_gated) | s | yes | 1 of 2 SAE seeds (4x-8x) |" in text
     assert "convergence" not in render_report(claims, pd.DataFrame({"m": [1]}), "organism", False)

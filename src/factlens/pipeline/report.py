@@ -91,7 +91,8 @@ def convergence_cell(value: float, low: float, high: float, verdict: str) -> str
 
 def convergence_lines(headlines: pd.DataFrame, links: dict[str, str], default_tokens: float) -> list[str]:
     """The SAE claims' headlines at every training length of the convergence studies
-    (factlens.sae.convergence.combine_studies), one row per claim, sites, organism and SAE seed."""
+    (factlens.sae.convergence.combine_studies), one row per claim, sites, organism and SAE seed,
+    and CPU when the studies were archived on several."""
     wide = headlines.assign(cell=[convergence_cell(*row) for row in
                                   headlines[["value", "low", "high", "verdict"]].itertuples(index=False)])
     several_cpus = headlines["cpu"].nunique() > 1

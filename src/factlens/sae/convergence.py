@@ -144,7 +144,14 @@ def study_runs(headlines: pd.DataFrame, manifest: dict, name: str) -> pd.DataFra
     return headlines.assign(sites=sites,
                             organism_seed=int(base.get("model", {}).get("organism", {}).get("seed", 0)),
                             sae_seed=int(base["sae"].get("training", {}).get("seed", 0)),
-                            cpu=manifest.get("machine", {}).get("cpu") or "not recorded", study=name)
+                            cpu=cpu_label(manifest.get("machine", {})), study=name)
+
+
+def cpu_label(machine: dict) -> str:
+    """A manifest's CPU and torch's kernel set on it, e.g. "AMD EPYC (AVX512)"."""
+    if not machine.get("cpu"):
+        return "not recorded"
+    return machine["cpu"] + (f" ({machine['cpu_capability']})" if machine.get("cpu_capability") else "")
 
 
 def combine_studies(studies: list[pd.DataFrame]) -> pd.DataFrame:
