@@ -12,7 +12,7 @@ CORES ?= all
 CONFIG ?= config/config.yaml
 BIN := $(VENV)/bin
 # the SAE convergence studies (below), one config each: config/<target>.yaml
-SAE_STUDIES := sae-convergence sae-convergence-16x sae-convergence-32x sae-convergence-seed1 sae-convergence-seed1-16x sae-convergence-seed1-32x sae-convergence-seed2-16x sae-convergence-seed2-32x sae-convergence-seed2-64x sae-convergence-seed3-16x sae-convergence-organism1-16x sae-convergence-organism1-32x sae-convergence-organism1-64x sae-convergence-organism2-16x sae-convergence-organism2-32x sae-convergence-organism2-64x
+SAE_STUDIES := sae-convergence sae-convergence-16x sae-convergence-32x sae-convergence-64x sae-convergence-seed1 sae-convergence-seed1-16x sae-convergence-seed1-32x sae-convergence-seed2-16x sae-convergence-seed2-32x sae-convergence-seed2-64x sae-convergence-seed3-16x sae-convergence-organism1-16x sae-convergence-organism1-32x sae-convergence-organism1-64x sae-convergence-organism2-16x sae-convergence-organism2-32x sae-convergence-organism2-64x
 
 .PHONY: setup replicate analyse-archived compare sweep robustness organism-seeds $(SAE_STUDIES) sae-studies report verify test test-fast interop interop-check bench bench-peers clean-work
 
@@ -71,6 +71,9 @@ organism-seeds: setup
 #                             sae-convergence's work folder, run it first): about 45 min.
 #   sae-convergence-32x       the residual site's baseline and Gated sweeps at 32x (16x read
 #                             from sae-convergence-16x's work folder): about 50 min.
+#   sae-convergence-64x       the same sweeps with SAE seed 0 at 32x and 64x, both trained
+#                             here, with the attribution check on each length's SAEs:
+#                             1 h 54 min on 2 cores (the AMD EPYC).
 #   sae-convergence-seed1     the residual site's baseline and Gated sweeps at 8x with SAE
 #                             seed 1: about 20 min.
 #   sae-convergence-seed1-16x the same at 16x (8x read from sae-convergence-seed1's work

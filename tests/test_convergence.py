@@ -189,19 +189,22 @@ def test_the_archived_studies_that_extend_others_read_the_same_runs():
                                 for f in folders])
     seeds = ["organism_seed", "sae_seed"]
     resid = combined[(combined["sites"] == RESID) & (combined["key"] == "pareto_gated")]
-    assert resid.groupby(seeds)["multiplier"].apply(list).to_dict() == {
-        (0, 0): [1, 2, 4, 8, 16, 32], (0, 1): [8, 16, 32], (0, 2): [16, 32, 64], (0, 3): [16], (1, 1): [16, 32, 64],
-        (2, 2): [16, 32, 64]}
+    # SAE seed 0 twice: to 32x on the CPU of the earlier archives, and at 32x and 64x on an AMD EPYC
+    # (sae-convergence-64x, the first study whose manifest names its CPU)
+    assert resid.groupby([*seeds, "cpu"])["multiplier"].apply(list).to_dict() == {
+        (0, 0, "AMD EPYC (AVX512)"): [32, 64], (0, 0, "not recorded"): [1, 2, 4, 8, 16, 32], (0, 1, "not recorded"): [8, 16, 32],
+        (0, 2, "not recorded"): [16, 32, 64], (0, 3, "not recorded"): [16], (1, 1, "not recorded"): [16, 32, 64],
+        (2, 2, "not recorded"): [16, 32, 64]}
     # the 16x studies of SAE seeds 2 and 3 and of organisms 1 and 2 trained all four sweeps: the JumpReLU
     # claims read them too (seed 1's studies trained only the baseline and Gated sweeps: not testable there)
     jumprelu = combined[(combined["sites"] == RESID) & (combined["key"] == "jumprelu_vs_gated")
                         & combined["value"].notna()]
     assert jumprelu.groupby(seeds)["multiplier"].apply(list).to_dict() == {
         (0, 0): [1, 2, 4, 8, 16], (0, 2): [16], (0, 3): [16], (1, 1): [16], (2, 2): [16]}
-    # the attribution check reran on the 16x-64x SAEs of three runs, one on each organism
+    # the attribution check reran on the 16x-64x SAEs of four runs on the three organisms
     attribution = combined[combined["key"] == "attribution"]
     assert attribution.groupby(seeds)["multiplier"].apply(list).to_dict() == {
-        (0, 2): [16, 32, 64], (1, 1): [16, 32, 64], (2, 2): [16, 32, 64]}
+        (0, 0): [32, 64], (0, 2): [16, 32, 64], (1, 1): [16, 32, 64], (2, 2): [16, 32, 64]}
     assert set(attribution["sites"]) == {f"blocks.0.mlp.hook_post -> {RESID}"}
     # both sites pooled and the residual site alone are different runs of a headline
     both = combined[(combined["sites"] == f"{RESID}, {MLP0}") & (combined["key"] == "jumprelu_vs_gated")]
