@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from factlens.pipeline.archive import compare, machine_description, mark_up_to_date
+from factlens.sae.convergence import cpu_label
 
 DEFAULT_MANIFEST = "results/default/MANIFEST.json"
 
@@ -52,13 +53,6 @@ def repository_of(root: Path) -> Path | None:
     return None
 
 
-def machines_compared(archived: dict, here: dict) -> str:
-    """One line naming the archive's machine and this one, by CPU and torch's kernel set."""
-    def name(machine: dict) -> str:
-        return f"{machine.get('cpu') or 'an unnamed CPU'} ({machine.get('cpu_capability') or 'kernels not recorded'})"
-    return f"The archive was written on {name(archived)}; this is {name(here)}."
-
-
 def run(args) -> None:
     path = Path(args.manifest)
     if not path.exists() and args.git_ref is None:
@@ -84,7 +78,8 @@ def run(args) -> None:
             print(f"  {row.status:8} {row.path}")
     if len(drift):
         print("DRIFT: " + manifest["reproducibility"])
-        print(machines_compared(manifest["machine"], machine_description()))
+        print(f"The archive's CPU: {cpu_label(manifest['machine'])}; this machine's: "
+              f"{cpu_label(machine_description())}.")
         sys.exit(1)
     print("no drift")
     if args.touch:
