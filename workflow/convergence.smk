@@ -23,6 +23,7 @@ from pathlib import Path
 from snakemake.utils import min_version
 
 from factlens.pipeline.code import stage_code
+from factlens.sae import convergence
 from factlens.sae.convergence import length_results, study_config
 from factlens.pipeline.seeds import base_config
 
@@ -45,9 +46,9 @@ REUSED = sorted(REUSE.get("multipliers", []))
 TRAINED = [m for m in MULTIPLIERS if m != 1 and m not in REUSED]
 # where the base run archives its organism (workflow/rules/model.smk, archive_checkpoint)
 ARCHIVED_ORGANISM = f"{BASE['resultsdir']}/model/checkpoint"
-SAE_TABLES = ("sweep.csv", "l0_at_equal_loss_recovered.csv", "at_equal_l0.csv")
+SAE_TABLES = tuple(f"{name}.csv" for name in convergence.SAE_TABLES)
 # `attribution: true`: each length's attribution claims too (its MLP0 and residual-site SAEs)
-ATTRIBUTION_TABLES = ("comparison.csv", "totals.csv") if config.get("attribution", False) else ()
+ATTRIBUTION_TABLES = tuple(f"{name}.csv" for name in convergence.ATTRIBUTION_TABLES) if config.get("attribution", False) else ()
 for m in REUSED:
     if not Path(RUNS[m], "saes", SAE_TABLES[0]).exists():
         raise ValueError(f"reuse: {RUNS[m]}/saes has no tables; run the study whose workdir is "
