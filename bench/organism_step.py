@@ -33,6 +33,8 @@ class VocabularyOnly:
 
 
 def defaults() -> dict:
+    """The organism's settings as the schema's defaults, which config/config.yaml restates
+    (tests/test_config.py): the organism the default run trains."""
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
     return {key: spec["default"] for key, spec in
             schema["properties"]["model"]["properties"]["organism"]["properties"].items()}
