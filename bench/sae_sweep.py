@@ -17,7 +17,12 @@ gave 0.49 and 0.58 on one day); a layout's stage wall time is the sum of its sit
   (`--before`, exported from git), as the default ran until then;
 - per-sae: one process per SAE with today's code (today's step is cheaper: the latents
   that fired come from the training forward pass instead of a second encode);
-- per-sweep: one process per architecture's sweep, one pass (today's workflow).
+- per-sweep: one process per architecture's sweep, one pass (today's workflow);
+- per-sweep-bf16 (only when asked for with `--layouts`): the same under
+  `sae.training.autocast: bfloat16`, except JumpReLU (refused: its bandwidth is finer than
+  bf16 resolves), which stays in float32. It changes the SAEs, so it also prints how far
+  each SAE's final L0 and reconstruction loss (from the training logs) moved from
+  per-sweep's.
 
 It also prints the stage's matmul floor: the time of the necessary batch-sized matmuls of
 every SAE's steps (`sae_step.matmuls_only` at each sweep's shape, one thread, best of 10),
@@ -62,9 +67,11 @@ def sweep_commands(config: dict, hook: str, out: Path, steps: int | None, layout
                                                                                  "dead_tokens"))
         extra = {k: v for k, v in options.items() if k in known}
         arch_settings = dict(settings)
+        if layout == "per-sweep-bf16" and arch != "jumprelu":
+            arch_settings["autocast"] = "bfloat16"
         if layout != "before" and "sparsity_warmup_fraction" in options:
             arch_settings["sparsity_warmup_fraction"] = options["sparsity_warmup_fraction"]
-        groups = [coefficients] if layout == "per-sweep" else [[c] for c in coefficients]
+        groups = [[c] for c in coefficients] if layout in ("before", "per-sae") else [coefficients]
         for group in groups:
             name = f"{arch}-{'-'.join(map(str, group))}"
             flags = ["--coefficient", str(group[0])] if layout == "before" else ["--coefficients", *map(str, group)]
@@ -122,6 +129,23 @@ def timed_run(commands: list[list[str]], parallel: int, source: Path | None = No
     return {"wall": wall, "job": sum(job_times), "cpu": cpu}
 
 
+def print_training_change(fp32: Path, bf16: Path) -> None:
+    """Per architecture, the median and largest relative change of the SAEs' final L0 and
+    reconstruction loss (training logs, last step) under bf16 autocast."""
+    import pandas as pd
+
+    def finals(folder: Path) -> pd.DataFrame:
+        return pd.concat([pd.read_csv(log).assign(site=log.parent.name, sweep=log.stem.split("-")[0])
+                          .groupby("coefficient").tail(1) for log in sorted(folder.glob("*/*.csv"))])
+
+    both = finals(fp32).merge(finals(bf16), on=["site", "sweep", "coefficient"], suffixes=("", "_bf16"))
+    for sweep, part in both.groupby("sweep"):
+        change = {key: ((part[f"{key}_bf16"] - part[key]) / part[key]).abs() for key in ("l0", "reconstruction")}
+        print(f"{'':>26} {sweep:>14}: bf16 moves final L0 by {change['l0'].median():.1%} (median; "
+              f"largest {change['l0'].max():.1%}), reconstruction loss by {change['reconstruction'].median():.1%} "
+              f"(largest {change['reconstruction'].max():.1%}), {len(part)} SAEs", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hooks", nargs="+", default=None,
@@ -129,7 +153,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="Steps per SAE (default: the config's).")
     parser.add_argument("--parallel", type=int, default=2, help="Processes at a time (the cores).")
     parser.add_argument("--layouts", nargs="+", default=["before", "per-sae", "per-sweep"],
-                        choices=["before", "per-sae", "per-sweep"])
+                        choices=["before", "per-sae", "per-sweep", "per-sweep-bf16"])
     parser.add_argument("--before", default="4d49691",
                         help="The commit whose code the 'before' layout runs (the last one-SAE-per-job code).")
     args = parser.parse_args()
@@ -152,23 +176,26 @@ def main() -> None:
         # machine's drift in speed (other tenants) falls on both layouts alike
         for index, hook in enumerate(hooks):
             for layout in args.layouts if index % 2 == 0 else args.layouts[::-1]:
-                commands = sweep_commands(config, hook, Path(tmp) / layout, args.steps, layout)
+                commands = sweep_commands(config, hook, Path(tmp) / layout / hook, args.steps, layout)
                 times = timed_run(commands, args.parallel, source if layout == "before" else None)
                 for key, value in times.items():
                     totals[layout][key] += value
-                print(f"{hook:>26} {layout:>9}: {len(commands):2d} processes, {times['wall']:6.1f} s wall "
+                print(f"{hook:>26} {layout:>14}: {len(commands):2d} processes, {times['wall']:6.1f} s wall "
                       f"({args.parallel} at a time), {times['job']:6.1f} s job time, {times['cpu']:6.1f} s CPU",
                       flush=True)
+        if {"per-sweep", "per-sweep-bf16"} <= set(args.layouts):
+            print_training_change(Path(tmp) / "per-sweep", Path(tmp) / "per-sweep-bf16")
     for layout, times in totals.items():
-        print(f"{'whole stage':>26} {layout:>9}: {times['wall']:6.1f} s wall, {times['job']:6.1f} s job time, "
+        print(f"{'whole stage':>26} {layout:>14}: {times['wall']:6.1f} s wall, {times['job']:6.1f} s job time, "
               f"{times['cpu']:6.1f} s CPU")
     floor = sum(matmul_floor(config, hook, args.steps) for hook in hooks)
-    print(f"{'whole stage':>26} {'floor':>9}: {floor:6.1f} s of necessary matmuls (1 thread, nothing else)"
+    print(f"{'whole stage':>26} {'floor':>14}: {floor:6.1f} s of necessary matmuls (1 thread, nothing else)"
           + (f", {floor / totals['before']['job']:.2f} of before's job time" if "before" in totals else ""))
-    for layout in ("before", "per-sae"):
-        if layout in totals and "per-sweep" in totals:
-            print(f"per-sweep / {layout}: " + ", ".join(
-                f"{key} {totals['per-sweep'][key] / totals[layout][key]:.2f}" for key in ("wall", "job", "cpu")))
+    for faster in ("per-sweep", "per-sweep-bf16"):
+        for layout in ("before", "per-sae"):
+            if layout in totals and faster in totals:
+                print(f"{faster} / {layout}: " + ", ".join(
+                    f"{key} {totals[faster][key] / totals[layout][key]:.2f}" for key in ("wall", "job", "cpu")))
 
 
 if __name__ == "__main__":
