@@ -63,19 +63,6 @@ def test_an_sae_evaluated_on_another_hooks_store_is_refused(smoke_run, tmp_path,
             "'blocks.1.hook_resid_post'", out)
 
 
-def test_bf16_autocast_is_refused_for_jumprelu(smoke_run, tmp_path, monkeypatch):
-    monkeypatch.chdir(smoke_run)
-    out = tmp_path / "sae"
-    refused(["train-sae", "--settings", '{"seed": 0, "batch_size": 64, "steps": 2, "warmup_steps": 1, '
-             '"adam_beta1": 0, "adam_beta2": 0.999, "resample_every": 0, "resample_warmup_steps": 1, '
-             '"log_every": 1, "autocast": "bfloat16"}',
-             "--store", f"{SMOKE_WORK}/activations/train/blocks.1.hook_resid_post",
-             "--architecture", "jumprelu", "--coefficient", "0.01", "--width", "2",
-             "--learning-rate", "0.001", "--hook", "blocks.1.hook_resid_post",
-             "--out", str(out), "--log", str(tmp_path / "log.csv")],
-            "autocast: bfloat16 is refused for JumpReLU", out)
-
-
 @pytest.mark.parametrize("stage, message", [
     ("probe-sport", "too few to train a probe"),
     ("check-directions", "only"),

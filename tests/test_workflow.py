@@ -102,6 +102,32 @@ def test_sae_sweep_outputs(smoke_run):
         "prepend_bos": True}
 
 
+def test_jumprelu_trains_in_float32_under_bf16_autocast(smoke_run, tmp_path):
+    """sae.training.autocast is one setting for a whole run: the baseline, Gated and TopK
+    sweeps take it, and JumpReLU's, whose bandwidth bf16 cannot resolve, trains in float32
+    (bit for bit as without autocast), says so, and records it in cfg.json."""
+    settings = {"seed": 0, "batch_size": 64, "steps": 3, "warmup_steps": 1, "adam_beta1": 0.0,
+                "adam_beta2": 0.999, "resample_every": 0, "resample_warmup_steps": 1, "log_every": 1}
+    runs = {}
+    for autocast in ("none", "bfloat16"):
+        runs[autocast] = factlens(
+            smoke_run, "train-sae", "--settings", json.dumps({**settings, "autocast": autocast}),
+            "--threads", "1", "--device", "cpu",
+            "--store", "work/smoke/activations/train/blocks.1.hook_resid_post", "--architecture", "jumprelu",
+            "--coefficients", "0.01", "--width", "2", "--learning-rate", "0.001",
+            "--hook", "blocks.1.hook_resid_post", "--out", str(tmp_path / autocast),
+            "--log", str(tmp_path / f"{autocast}.csv"))
+        assert runs[autocast].returncode == 0, runs[autocast].stderr[-2000:]
+    assert "JumpReLU SAEs train in float32" in runs["bfloat16"].stderr
+    assert "float32" not in runs["none"].stderr
+    weights = [load_file(tmp_path / autocast / "0.01" / "sae_weights.safetensors") for autocast in runs]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
+    for autocast in runs:
+        cfg = json.loads((tmp_path / autocast / "0.01" / "cfg.json").read_text())
+        assert cfg["training"]["autocast"] == "none"
+
+
 def test_report_states_every_claim_with_its_tables_and_figures(smoke_run):
     results = smoke_run / "results" / "smoke"
     report = (results / "REPORT.md").read_text()

@@ -3,6 +3,7 @@ store in one pass, and save each in SAELens's layout in its own folder."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -74,9 +75,13 @@ def run(args) -> None:
     torch.set_num_threads(args.threads)
     settings = parse_settings(args.settings, SAETrainingSettings)
     store = ActivationStore(args.store)
+    recorded = json.loads(args.settings)
     if settings.autocast != "none" and args.architecture == "jumprelu":
-        raise ValueError("sae.training.autocast: bfloat16 is refused for JumpReLU SAEs: the "
-                         "straight-through bandwidth is finer than bf16 resolves")
+        # one setting for the whole run, so that the other sweeps can use it
+        log.warning("JumpReLU SAEs train in float32 whatever sae.training.autocast says: their "
+                    "straight-through bandwidth is finer than bf16 resolves")
+        settings = dataclasses.replace(settings, autocast="none")
+        recorded["autocast"] = "none"
     device = resolve_device(args.device)
     trainers = [SAETrainer(build_sae(args.architecture, store.d, args.width, float(coefficient),
                                      settings.seed, args.options).to(device),
@@ -112,7 +117,7 @@ def run(args) -> None:
         log.info("coefficient %s: final loss %.4f, L0 %.2f", coefficient, final["loss"], final["l0"])
         save_sae(trainer.sae.cpu(), Path(args.out) / coefficient, provenance, extra={
             "sparsity_coefficient": float(coefficient), "learning_rate": args.learning_rate,
-            "training": json.loads(args.settings), "training_tokens": settings.steps * settings.batch_size})
+            "training": recorded, "training_tokens": settings.steps * settings.batch_size})
     write_table(pd.concat([history.assign(coefficient=float(coefficient))
                            for coefficient, history in zip(args.coefficients, histories)],
                           ignore_index=True)[["coefficient", *histories[0].columns]], args.log)
