@@ -19,8 +19,8 @@ gave 0.49 and 0.58 on one day); a layout's stage wall time is the sum of its sit
   that fired come from the training forward pass instead of a second encode);
 - per-sweep: one process per architecture's sweep, one pass (today's workflow);
 - per-sweep-bf16 (only when asked for with `--layouts`): the same under
-  `sae.training.autocast: bfloat16`, except JumpReLU (refused: its bandwidth is finer than
-  bf16 resolves), which stays in float32. It changes the SAEs, so it also prints how far
+  `sae.training.autocast: bfloat16` (JumpReLU's sweeps train in float32 whatever it says:
+  their bandwidth is finer than bf16 resolves). It changes the SAEs, so it also prints how far
   each SAE's final L0 and reconstruction loss (from the training logs) moved from
   per-sweep's.
 
@@ -67,7 +67,7 @@ def sweep_commands(config: dict, hook: str, out: Path, steps: int | None, layout
                                                                                  "dead_tokens"))
         extra = {k: v for k, v in options.items() if k in known}
         arch_settings = dict(settings)
-        if layout == "per-sweep-bf16" and arch != "jumprelu":
+        if layout == "per-sweep-bf16":
             arch_settings["autocast"] = "bfloat16"
         if layout != "before" and "sparsity_warmup_fraction" in options:
             arch_settings["sparsity_warmup_fraction"] = options["sparsity_warmup_fraction"]
