@@ -118,8 +118,8 @@ def test_jumprelu_trains_in_float32_under_bf16_autocast(smoke_run, tmp_path):
             "--hook", "blocks.1.hook_resid_post", "--out", str(tmp_path / autocast),
             "--log", str(tmp_path / f"{autocast}.csv"))
         assert runs[autocast].returncode == 0, runs[autocast].stderr[-2000:]
-    assert "JumpReLU SAEs train in float32" in runs["bfloat16"].stderr
-    assert "float32" not in runs["none"].stderr
+    warning = "JumpReLU SAEs train in float32 whatever sae.training.autocast says"
+    assert warning in runs["bfloat16"].stderr and warning not in runs["none"].stderr
     weights = [load_file(tmp_path / autocast / "0.01" / "sae_weights.safetensors") for autocast in runs]
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
