@@ -44,15 +44,13 @@ def organism_folder(tmp: Path) -> tuple[str, str]:
     """The trained organism, or a random GPT-NeoX of the default shape saved to `tmp`."""
     if (ORGANISM / "config.json").exists():
         return str(ORGANISM), "trained organism (work/default/model)"
-    import yaml
     from transformers import GPTNeoXForCausalLM
 
     from factlens.organism.training import OrganismSettings, organism_config
     from factlens.organism.tokenizer import train_bpe_tokenizer
+    from factlens.pipeline.stages.common import schema_defaults
 
-    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-    defaults = {k: v["default"] for k, v in
-                schema["properties"]["model"]["properties"]["organism"]["properties"].items()}
+    defaults = schema_defaults(OrganismSettings.CONFIG_SECTION)
     tokenizer = train_bpe_tokenizer(["Fact: a plays the sport of baseball"] * 50, 2048,
                                     ("baseball", "basketball", "football", "golf"))
     torch.manual_seed(0)

@@ -13,13 +13,13 @@ from __future__ import annotations
 import sys
 
 import torch
-import yaml
 from transformers import GPTNeoXForCausalLM
 
 from common import REPO, best_time, best_times_interleaved
 
 sys.path.insert(0, str(REPO / "src"))
 from factlens.organism.training import OrganismSettings, organism_config  # noqa: E402
+from factlens.pipeline.stages.common import schema_defaults  # noqa: E402
 
 
 class VocabularyOnly:
@@ -35,9 +35,7 @@ class VocabularyOnly:
 def defaults() -> dict:
     """The organism's settings as the schema's defaults, which config/config.yaml restates
     (tests/test_config.py): the organism the default run trains."""
-    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-    return {key: spec["default"] for key, spec in
-            schema["properties"]["model"]["properties"]["organism"]["properties"].items()}
+    return dict(schema_defaults(OrganismSettings.CONFIG_SECTION))
 
 
 def training_step(rows: int, compile_model: bool = False, autocast: bool = False, **shape):
