@@ -114,11 +114,13 @@ def test_a_headline_still_moving_at_the_longest_length_means_not_converged():
     assert converged_multiplier(both) == 1
 
 
-def manifest(hooks: list[str], seed: int | None, organism_seed: int | None = None, cpu: str | None = None) -> dict:
+def manifest(hooks: list[str], seed: int | None, organism_seed: int | None = None, cpu: str | None = None,
+             workdir: str | None = None, reuse: dict | None = None) -> dict:
     training = {} if seed is None else {"training": {"seed": seed}}
     model = {} if organism_seed is None else {"model": {"organism": {"seed": organism_seed}}}
     machine = {} if cpu is None else {"machine": {"cpu": cpu, "cpu_capability": "AVX512"}}
-    return {"config": {"convergence": {"hooks": hooks}, "base": {"sae": training, **model}}, **machine}
+    study = {"hooks": hooks, **({"workdir": workdir} if workdir else {}), **({"reuse": reuse} if reuse else {})}
+    return {"config": {"convergence": study, "base": {"sae": training, **model}}, **machine}
 
 
 RESID, MLP0 = "blocks.1.hook_resid_post", "blocks.0.hook_mlp_out"
@@ -153,6 +155,30 @@ def test_studies_are_combined_by_sites_organism_and_sae_seed_and_a_reused_run_ke
     assert elsewhere["cpu"].unique().tolist() == ["AMD EPYC (AVX512)"] and set(extended["cpu"]) == {"not recorded"}
     both = combine_studies([extended, elsewhere]).query("multiplier == 8")
     assert both.set_index("cpu")["value"].to_dict() == {"not recorded": 0.9, "AMD EPYC (AVX512)": 0.82}
+
+
+def test_a_reused_length_keeps_the_cpu_of_the_study_that_trained_it():
+    def study(values, multipliers, name, cpu=None, reuse=None):
+        table = headlines({"pareto_gated": values}).assign(verdict="no", multiplier=multipliers)
+        return study_runs(table, manifest([RESID], 1, organism_seed=1, cpu=cpu, workdir=f"work/{name}",
+                                          reuse=reuse), name)
+
+    # 32x and 64x on a CPU the manifests did not record; 128x on an AMD EPYC, reading 64x from
+    # the study before it, which read 32x from the first
+    first = study([0.31, 0.46], [32, 64], "first")
+    second = study([0.31, 0.46], [32, 64], "second", reuse={"workdir": "work/first", "multipliers": [32]})
+    third = study([0.46, 0.47], [64, 128], "third", cpu="AMD EPYC",
+                  reuse={"workdir": "work/second", "multipliers": [64]})
+    assert third["cpu"].unique().tolist() == ["AMD EPYC (AVX512)"]  # alone, the study labels every length
+    combined = combine_studies([first, second, third])
+    assert combined.groupby("cpu")["multiplier"].apply(list).to_dict() == {
+        "not recorded": [32, 64], "AMD EPYC (AVX512)": [128]}
+    # without the study it reads, a reused length keeps the reading study's label
+    alone = combine_studies([third])
+    assert alone.set_index("multiplier")["cpu"].to_dict() == {64: "AMD EPYC (AVX512)", 128: "AMD EPYC (AVX512)"}
+    # the chain: 32x of the second study is the first's, through its reuse
+    assert combine_studies([first.assign(cpu="Intel Xeon"), second]).set_index("multiplier")["cpu"].to_dict() == {
+        32: "Intel Xeon", 64: "not recorded"}
 
 
 def test_sae_studies_and_robustness_run_each_study_after_the_one_it_reads_and_the_report_reads_them_all():

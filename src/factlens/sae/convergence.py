@@ -135,8 +135,13 @@ def study_runs(headlines: pd.DataFrame, manifest: dict, name: str) -> pd.DataFra
     study's: its sites (a headline is its extreme over them), its organism's seed, its SAE
     seed, the CPU that archived it (the same seeds retrained on another CPU are another run:
     float rounding moves the activations and training amplifies it; "not recorded" in
-    manifests before 2026-12-05), and its name."""
+    manifests before 2026-12-05), its name, its work folder and the work folder each length
+    trained in (another study's for the lengths it reuses: `combine_studies` gives those
+    that study's CPU)."""
     study, base = manifest["config"]["convergence"], manifest["config"]["base"]
+    workdir = study.get("workdir", name)
+    reuse = study.get("reuse") or {}
+    reused = headlines["multiplier"].isin(reuse.get("multipliers", []))
     sites = pd.Series(", ".join(study["hooks"]), index=headlines.index)
     attribution = ~headlines["key"].isin(HEADLINE_KEYS)
     if attribution.any():  # the attribution claims: from the upstream SAE through the downstream ones
@@ -144,7 +149,8 @@ def study_runs(headlines: pd.DataFrame, manifest: dict, name: str) -> pd.DataFra
     return headlines.assign(sites=sites,
                             organism_seed=int(base.get("model", {}).get("organism", {}).get("seed", 0)),
                             sae_seed=int(base["sae"].get("training", {}).get("seed", 0)),
-                            cpu=cpu_label(manifest.get("machine", {})), study=name)
+                            cpu=cpu_label(manifest.get("machine", {})), study=name, workdir=workdir,
+                            trained_in=np.where(reused, reuse.get("workdir", ""), workdir))
 
 
 def cpu_label(machine: dict) -> str:
@@ -154,12 +160,33 @@ def cpu_label(machine: dict) -> str:
     return machine["cpu"] + (f" ({machine['cpu_capability']})" if machine.get("cpu_capability") else "")
 
 
+def reused_lengths_on_their_cpu(table: pd.DataFrame) -> pd.DataFrame:
+    """Label each reused length (`study_runs`' trained_in) with the CPU of the study that
+    trained it, followed through studies that reuse it in turn, where that study is in
+    `table`: a study archived on one CPU that extends one archived on another must not
+    present the other's SAEs as its own CPU's."""
+    trained = {(row.workdir, row.multiplier): (row.trained_in, row.cpu) for row in table.itertuples()}
+
+    def cpu_of(workdir: str, multiplier: int, cpu: str) -> str:
+        seen = set()
+        while (workdir, multiplier) in trained and (workdir, multiplier) not in seen:
+            seen.add((workdir, multiplier))
+            source, cpu = trained[(workdir, multiplier)]
+            if source == workdir:
+                break
+            workdir = source
+        return cpu
+
+    return table.assign(cpu=[cpu_of(row.trained_in, row.multiplier, row.cpu) if row.trained_in != row.workdir
+                             else row.cpu for row in table.itertuples()])
+
+
 def combine_studies(studies: list[pd.DataFrame]) -> pd.DataFrame:
     """The headlines of several studies (`study_runs`) as one table, one row per claim, sites,
     organism, SAE seed, CPU and length. A study that extends another reads that one's shorter
     lengths, so the same run can appear twice: it is kept once, and must have the same
     numbers in both."""
-    table = pd.concat(studies, ignore_index=True)
+    table = reused_lengths_on_their_cpu(pd.concat(studies, ignore_index=True))
     run = ["key", "sites", "organism_seed", "sae_seed", "cpu", "multiplier"]
     for _, copies in table[table.duplicated(run, keep=False)].groupby(run, sort=False):
         numbers = copies[["value", "low", "high"]].to_numpy(dtype=float)
