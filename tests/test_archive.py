@@ -218,6 +218,13 @@ def test_sae_verdicts():
     assert not sae_claims(*sweep_tables(gated_l0=19.0))[0].replicated
     assert not sae_claims(*sweep_tables(10.0, baseline_gammas=(0.8, 0.9)))[2].replicated  # rising
     assert not sae_claims(*sweep_tables(10.0, gated_gammas=(0.9, 0.8)))[2].replicated
+    # one baseline coefficient (whether gamma falls with lambda is unknown) or no Gated SAE:
+    # not testable, and no headline that a full sweep's could be compared with
+    sweep, equal = sweep_tables(10.0)
+    for part in (sweep.drop(index=0), sweep[sweep.architecture == "standard"]):
+        untestable = sae_claims(part, equal)[2]
+        assert untestable.verdict == "not testable here" and np.isnan(untestable.value)
+        assert untestable.summary.startswith("Not testable here")
     # an interval reaching across the 0.75 threshold leaves the verdict unsettled, either way
     assert "not settled" in sae_claims(*sweep_tables(10.0, interval=(0.4, 0.8)))[0].summary
     unsettled_no = sae_claims(*sweep_tables(16.0, interval=(0.7, 0.9)))[0]
