@@ -12,7 +12,7 @@ CORES ?= all
 CONFIG ?= config/config.yaml
 BIN := $(VENV)/bin
 # the SAE convergence studies (below), one config each: config/<target>.yaml
-SAE_STUDIES := sae-convergence sae-convergence-16x sae-convergence-32x sae-convergence-64x sae-convergence-seed1 sae-convergence-seed1-16x sae-convergence-seed1-32x sae-convergence-seed2-16x sae-convergence-seed2-32x sae-convergence-seed2-64x sae-convergence-seed3-16x sae-convergence-organism1-16x sae-convergence-organism1-32x sae-convergence-organism1-64x sae-convergence-organism2-16x sae-convergence-organism2-32x sae-convergence-organism2-64x
+SAE_STUDIES := sae-convergence sae-convergence-16x sae-convergence-32x sae-convergence-64x sae-convergence-seed1 sae-convergence-seed1-16x sae-convergence-seed1-32x sae-convergence-seed2-16x sae-convergence-seed2-32x sae-convergence-seed2-64x sae-convergence-seed3-16x sae-convergence-organism1-16x sae-convergence-organism1-32x sae-convergence-organism1-64x sae-convergence-organism1-128x sae-convergence-organism2-16x sae-convergence-organism2-32x sae-convergence-organism2-64x
 
 .PHONY: setup replicate analyse-archived compare sweep robustness organism-seeds $(SAE_STUDIES) sae-studies report verify test test-fast interop interop-check bench bench-peers clean-work
 
@@ -95,6 +95,9 @@ organism-seeds: setup
 #                             sae-convergence-organism1-16x's work folder): 35 min.
 #   sae-convergence-organism1-64x  the same at 64x (32x read from
 #                             sae-convergence-organism1-32x's work folder): 73 min (the AMD EPYC, partly beside make test).
+#   sae-convergence-organism1-128x only the attribution check's three SAEs at 128x
+#                             (config/sae-attribution-sweeps.yaml; 64x read from
+#                             sae-convergence-organism1-64x's work folder), and the check on them.
 #   sae-convergence-organism2-16x  a third organism (every seed 2, config/organism-seed-2.yaml):
 #                             the same as organism 1's 16x, after training organism seed 2 in
 #                             work/seeds/seed-2: 6 + 26 min (the AMD EPYC).
@@ -112,7 +115,7 @@ $(SAE_STUDIES): setup
 # the other organisms of the studies above: organism seeds 1 and 2, trained as make
 # organism-seeds and make robustness train them (and reused by them)
 ORGANISM = work/seeds/seed-$(1)/results/model/checkpoint/model.safetensors
-sae-convergence-organism1-16x sae-convergence-organism1-32x sae-convergence-organism1-64x: $(call ORGANISM,1)
+sae-convergence-organism1-16x sae-convergence-organism1-32x sae-convergence-organism1-64x sae-convergence-organism1-128x: $(call ORGANISM,1)
 sae-convergence-organism2-16x sae-convergence-organism2-32x sae-convergence-organism2-64x: $(call ORGANISM,2)
 $(call ORGANISM,%): setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s workflow/seeds.smk $@ --cores $(CORES) --configfile config/organism-seeds.yaml --workflow-profile profiles/default $(QUIET)
