@@ -214,7 +214,8 @@ def test_the_archived_studies_that_extend_others_read_the_same_runs():
     combined = combine_studies([study_runs(pd.read_csv(f / "headlines.csv"), read_json(f / "MANIFEST.json"), f.name)
                                 for f in folders])
     seeds = ["organism_seed", "sae_seed"]
-    resid = combined[(combined["sites"] == RESID) & (combined["key"] == "pareto_gated")]
+    resid = combined[(combined["sites"] == RESID) & (combined["key"] == "pareto_gated")
+                     & (combined["verdict"] != "not testable here")]
     # SAE seed 0 twice: to 32x on the CPU of the earlier archives, and at 32x and 64x on an AMD EPYC
     # (sae-convergence-64x, the first study whose manifest names its CPU)
     assert resid.groupby([*seeds, "cpu"])["multiplier"].apply(list).to_dict() == {
@@ -227,10 +228,14 @@ def test_the_archived_studies_that_extend_others_read_the_same_runs():
                         & combined["value"].notna()]
     assert jumprelu.groupby(seeds)["multiplier"].apply(list).to_dict() == {
         (0, 0): [1, 2, 4, 8, 16], (0, 2): [16], (0, 3): [16], (1, 1): [16], (2, 2): [16]}
-    # the attribution check reran on the 16x-64x SAEs of four runs on the three organisms
+    # the attribution check reran on the 16x-64x SAEs of four runs on the three organisms, and
+    # on organism 1's at 128x on the AMD EPYC (sae-convergence-organism1-128x, whose 64x is
+    # organism1-64x's: kept once, on that study's CPU)
     attribution = combined[combined["key"] == "attribution"]
     assert attribution.groupby(seeds)["multiplier"].apply(list).to_dict() == {
-        (0, 0): [32, 64], (0, 2): [16, 32, 64], (1, 1): [16, 32, 64], (2, 2): [16, 32, 64]}
+        (0, 0): [32, 64], (0, 2): [16, 32, 64], (1, 1): [16, 32, 64, 128], (2, 2): [16, 32, 64]}
+    assert attribution.query("organism_seed == 1").set_index("multiplier")["cpu"].to_dict() == {
+        16: "not recorded", 32: "not recorded", 64: "not recorded", 128: "AMD EPYC (AVX512)"}
     assert set(attribution["sites"]) == {f"blocks.0.mlp.hook_post -> {RESID}"}
     # both sites pooled and the residual site alone are different runs of a headline
     both = combined[(combined["sites"] == f"{RESID}, {MLP0}") & (combined["key"] == "jumprelu_vs_gated")]
