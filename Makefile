@@ -174,7 +174,7 @@ $(INTEROP)/.installed:
 	touch $@
 
 bench: setup
-	cd bench && for script in startup organism_step organism_run caching_throughput sae_step sae_sweep sae_memory; do \
+	cd bench && for script in startup organism_step organism_run caching_throughput sae_step sae_sweep sae_memory run_schedule; do \
 		echo "== $$script"; ../$(BIN)/python $$script.py || exit 1; done
 
 # The peer implementation bench/sae_step_peers.py compares against (not a dependency).
