@@ -177,8 +177,7 @@ def reused_lengths_on_their_cpu(table: pd.DataFrame) -> pd.DataFrame:
             workdir = source
         return cpu
 
-    return table.assign(cpu=[cpu_of(row.trained_in, row.multiplier, row.cpu) if row.trained_in != row.workdir
-                             else row.cpu for row in table.itertuples()])
+    return table.assign(cpu=[cpu_of(row.trained_in, row.multiplier, row.cpu) for row in table.itertuples()])
 
 
 def combine_studies(studies: list[pd.DataFrame]) -> pd.DataFrame:
