@@ -125,6 +125,11 @@ def list_schedule(jobs: list[Job], cores: int) -> float:
     return clock
 
 
+def core_seconds(jobs: list[Job], cores: int) -> float:
+    """Job time times threads (a job asking for more threads than cores gets the cores)."""
+    return sum(job.seconds * min(job.threads, cores) for job in jobs)
+
+
 def measured_wall(jobs: list[Job]) -> float:
     """From the first job's start (its log's end time less its job time) to the last job's end."""
     ends = [(Path(REPO, job.log).stat().st_mtime, job.seconds) for job in jobs
@@ -147,15 +152,15 @@ def main() -> None:
     link(jobs)
     table = pd.DataFrame({"rule": [job.rule for job in jobs], "threads": [job.threads for job in jobs],
                           "job_time_s": [job.seconds for job in jobs],
-                          "core_s": [job.seconds * min(job.threads, args.cores) for job in jobs]})
+                          "core_s": [core_seconds([job], args.cores) for job in jobs]})
     per_rule = table.groupby("rule").agg(jobs=("rule", "size"), threads=("threads", "max"),
                                          job_time_s=("job_time_s", "sum"), core_s=("core_s", "sum"))
     print(per_rule.sort_values("core_s", ascending=False).round(1).to_string())
-    core_seconds = table["core_s"].sum()
+    total = core_seconds(jobs, args.cores)
     print(f"\n{len(jobs)} jobs ({', '.join(args.skip)} left out): {table['job_time_s'].sum():.0f} s of job time, "
-          f"{core_seconds:.0f} core-seconds")
+          f"{total:.0f} core-seconds")
     print(f"measured wall time   {measured_wall(jobs):6.0f} s (first job's start to last job's end)")
-    print(f"core-seconds / {args.cores}     {core_seconds / args.cores:6.0f} s (a bound: every core busy)")
+    print(f"core-seconds / {args.cores}     {total / args.cores:6.0f} s (a bound: every core busy)")
     print(f"longest chain        {max(chains(jobs)):6.0f} s (a bound: dependent jobs one after another)")
     print(f"list schedule        {list_schedule(jobs, args.cores):6.0f} s")
     for change in args.what_if:
@@ -164,8 +169,7 @@ def main() -> None:
         for job in jobs:
             if job.rule == rule:
                 job.threads, job.seconds = int(threads), float(seconds)
-        core_seconds = sum(job.seconds * min(job.threads, args.cores) for job in jobs)
-        print(f"with {change}: core-seconds / {args.cores} {core_seconds / args.cores:.0f} s, "
+        print(f"with {change}: core-seconds / {args.cores} {core_seconds(jobs, args.cores) / args.cores:.0f} s, "
               f"list schedule {list_schedule(jobs, args.cores):.0f} s")
 
 

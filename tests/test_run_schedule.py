@@ -8,7 +8,7 @@ import pytest
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "bench"))
-from run_schedule import Job, chains, link, list_schedule  # noqa: E402
+from run_schedule import Job, chains, core_seconds, link, list_schedule  # noqa: E402
 
 
 def diamond() -> list[Job]:
@@ -37,3 +37,6 @@ def test_a_list_schedule_waits_for_free_threads():
     assert list_schedule(jobs, 1) == pytest.approx(10 + 30 + 20 + 5 + 1)
     # four cores: a, b and c together
     assert list_schedule(jobs, 4) == pytest.approx(10 + 30 + 1)
+    # the cores' bound counts b's two threads, or the one core it is scaled down to
+    assert core_seconds(jobs, 2) == pytest.approx(10 + 30 + 2 * 20 + 5 + 1)
+    assert core_seconds(jobs, 1) == pytest.approx(10 + 30 + 20 + 5 + 1)
