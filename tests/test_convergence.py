@@ -217,11 +217,12 @@ def test_the_archived_studies_that_extend_others_read_the_same_runs():
     resid = combined[(combined["sites"] == RESID) & (combined["key"] == "pareto_gated")
                      & (combined["verdict"] != "not testable here")]
     # SAE seed 0 twice: to 32x on the CPU of the earlier archives, and at 32x and 64x on an AMD EPYC
-    # (sae-convergence-64x, the first study whose manifest names its CPU)
+    # (sae-convergence-64x, the first study whose manifest names its CPU); organism 1 to 64x on the
+    # earlier CPU and on at 128x on an AMD EPYC (sae-convergence-organism1-128x, reading its 64x)
     assert resid.groupby([*seeds, "cpu"])["multiplier"].apply(list).to_dict() == {
         (0, 0, "AMD EPYC (AVX512)"): [32, 64], (0, 0, "not recorded"): [1, 2, 4, 8, 16, 32], (0, 1, "not recorded"): [8, 16, 32],
         (0, 2, "not recorded"): [16, 32, 64], (0, 3, "not recorded"): [16], (1, 1, "not recorded"): [16, 32, 64],
-        (2, 2, "not recorded"): [16, 32, 64]}
+        (1, 1, "AMD EPYC (AVX512)"): [128], (2, 2, "not recorded"): [16, 32, 64]}
     # the 16x studies of SAE seeds 2 and 3 and of organisms 1 and 2 trained all four sweeps: the JumpReLU
     # claims read them too (seed 1's studies trained only the baseline and Gated sweeps: not testable there)
     jumprelu = combined[(combined["sites"] == RESID) & (combined["key"] == "jumprelu_vs_gated")
