@@ -79,8 +79,8 @@ def sae_claims(sweep: pd.DataFrame, equal_loss: pd.DataFrame) -> list[Claim]:
         ))
     rows, ok, baseline_gamma = [], True, np.nan
     # "falls with lambda" needs a baseline sweep of two coefficients or more, and "the Gated
-    # SAE does not" a Gated SAE: a run with fewer (an attribution-only study,
-    # config/sae-attribution-sweeps.yaml) cannot test the claim
+    # SAE does not" a Gated SAE: a run with fewer (one that trains only the attribution
+    # check's SAEs) cannot test the claim
     baseline_sweeps = sweep.loc[sweep.architecture == "standard"].groupby("hook_name")["sparsity_coefficient"].nunique()
     shrinkage_testable = bool((baseline_sweeps >= 2).any() and (sweep.architecture == "gated").any())
     for (hook, arch), group in sweep[sweep.architecture.isin(["standard", "gated"])].groupby(
