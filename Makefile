@@ -95,10 +95,9 @@ organism-seeds: setup
 #                             sae-convergence-organism1-16x's work folder): 35 min.
 #   sae-convergence-organism1-64x  the same at 64x (32x read from
 #                             sae-convergence-organism1-32x's work folder): 73 min (the AMD EPYC, partly beside make test).
-#   sae-convergence-organism1-128x only the attribution check's three SAEs at 128x
-#                             (config/sae-attribution-sweeps.yaml; 64x read from
-#                             sae-convergence-organism1-64x's work folder), and the check on them:
-#                             30 min (the AMD EPYC).
+#   sae-convergence-organism1-128x its baseline and Gated sweeps at 128x and the attribution
+#                             check on the 128x SAEs (64x read from
+#                             sae-convergence-organism1-64x's work folder): 1 h 54 min (the AMD EPYC).
 #   sae-convergence-organism2-16x  a third organism (every seed 2, config/organism-seed-2.yaml):
 #                             the same as organism 1's 16x, after training organism seed 2 in
 #                             work/seeds/seed-2: 6 + 26 min (the AMD EPYC).
@@ -107,7 +106,7 @@ organism-seeds: setup
 #   sae-convergence-organism2-64x  the same at 64x (32x read from
 #                             sae-convergence-organism2-32x's work folder): 76 min (the AMD EPYC, partly beside make test).
 # `make sae-studies` runs them all in this order (each after the study it reads): about
-# 12.5 h on 2 cores from a fresh clone. It is what the report's SAE verdicts at the longest
+# 14 h on 2 cores from a fresh clone. It is what the report's SAE verdicts at the longest
 # training rest on: each SAE claim at the length where its headline settles, over SAE seeds
 # and three organisms.
 $(SAE_STUDIES): setup
